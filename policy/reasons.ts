@@ -1,0 +1,25 @@
+/**
+ * The one catalogue of reason codes. `X-Guarded-Decision` carries exactly these words; the README's
+ * table is written from this list, and events and metrics reuse them as values.
+ */
+export const REASONS = {
+  allowed: { status: 200, summary: 'an allow rule matches this destination' },
+  approved: { status: 200, summary: 'an approver allowed this destination' },
+  blocked: { status: 403, summary: 'a block rule matches this destination' },
+  unknown: { status: 403, summary: 'no rule allows this destination and the policy default is deny' },
+  'port-not-allowed': { status: 403, summary: 'the host is allowed, but not on this port' },
+  'approval-required': { status: 403, summary: 'the destination needs an approval and no approver is configured' },
+  'private-address': { status: 403, summary: 'the name resolves to a private, loopback, link-local or otherwise non-public address' },
+  'proxy-loop': { status: 403, summary: 'the destination is this proxy itself' },
+  'reserved-name': { status: 403, summary: 'guarded.internal is served by the proxy and never forwarded' },
+  'bad-request': { status: 400, summary: 'the request is malformed' },
+  'not-a-proxy-request': { status: 400, summary: 'the request was addressed to the proxy, not through it' },
+  'unsupported-protocol': { status: 400, summary: 'the request uses a protocol feature the proxy refuses (h2c, a transfer coding other than chunked)' },
+  'too-many-connections': { status: 503, summary: 'the proxy is at its connection limit' },
+  'upstream-unresolvable': { status: 502, summary: 'the destination name does not resolve' },
+  'upstream-unreachable': { status: 502, summary: 'the destination refused or dropped the connection' },
+  'upstream-timeout': { status: 504, summary: 'the destination did not answer in time' },
+} as const satisfies Record<string, { status: number; summary: string }>
+
+/** A reason code: the value of `X-Guarded-Decision` and `guarded.reason`. */
+export type ReasonCode = keyof typeof REASONS
