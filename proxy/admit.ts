@@ -1,0 +1,34 @@
+/** The stages every proxied connection shares: decide, settle, then resolve and check the address. */
+import { decide } from '../policy/decide.js'
+import type { ReasonCode } from '../policy/reasons.js'
+import type { ProxyContext } from './context.js'
+import { RESERVED_HOST } from './parse-target.js'
+import type { ConnectionRecord } from './record.js'
+import type { RefusalContext } from './refuse.js'
+import { resolveChecked } from './resolve-checked.js'
+import { settle } from './settle.js'
+
+/** Either the one address to connect to, or a refusal value with its reason. */
+export type Admission =
+  | { readonly ok: true; readonly address: string }
+  | { readonly ok: false; readonly reason: ReasonCode; readonly context: RefusalContext }
+
+/**
+ * Admits `record.destination`. The name is resolved only after the policy allowed it: a lookup of an
+ * unknown name is itself a leak (the query carries the name to whoever runs the resolver).
+ */
+export async function admit(record: ConnectionRecord, ctx: ProxyContext): Promise<Admission> {
+  const destination = record.destination
+  if (!destination) throw new Error('admit called before the target was parsed')
+  if (destination.host === RESERVED_HOST) return { ok: false, reason: 'reserved-name', context: { destination } }
+  const policy = ctx.policy.current
+  const decision = (record.decision = decide(policy, destination))
+  const settled = await settle(decision)
+  if (settled.verdict !== 'allow') {
+    return { ok: false, reason: settled.reason, context: { destination, ...(decision.rule && { rule: decision.rule }) } }
+  }
+  const checked = await resolveChecked(destination, policy, ctx.resolver, ctx.self)
+  if (!checked.ok) return { ok: false, reason: checked.reason, context: { destination, detail: checked.detail } }
+  record.peerAddress = checked.address
+  return { ok: true, address: checked.address }
+}

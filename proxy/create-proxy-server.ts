@@ -1,0 +1,69 @@
+/** The proxy listener: Node's HTTP parser in front, each kind of request handed to its handler. */
+import { createServer, type IncomingMessage, type Server } from 'node:http'
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import type { ProxyContext } from './context.js'
+import type { HttpForwarder } from './forward-http.js'
+import { handleConnect } from './handle-connect.js'
+import { handleRequest } from './handle-request.js'
+import { handleUpgrade } from './handle-upgrade.js'
+import { emitClose, emitDecision, openRecord } from './record.js'
+import { renderRefusal, writeRefusalToSocket } from './refuse.js'
+
+/** A proxy server plus the set of its open client sockets (for limits and draining). */
+export interface ProxyServer {
+  readonly server: Server
+  readonly sockets: ReadonlySet<Socket>
+}
+
+/** Creates the HTTP server that serves CONNECT, absolute-form requests and WebSocket upgrades. */
+export function createProxyServer(ctx: ProxyContext, forwarder: HttpForwarder): ProxyServer {
+  const { limits } = ctx
+  const server = createServer({
+    maxHeaderSize: limits.maxHeaderBytes,
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: 0, // bodies stream for as long as bytes keep moving; idleness is limited per socket instead
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+    noDelay: true,
+  })
+  const sockets = new Set<Socket>()
+  server.on('connection', (socket: Socket) => admitConnection(socket, sockets, ctx))
+  server.on('request', (req, res) => void handleRequest(req, res, ctx, forwarder))
+  server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleConnect(req, socket, head, ctx))
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleUpgrade(req, socket, head, ctx, forwarder))
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(err, socket, ctx))
+  return { server, sockets }
+}
+
+/** Counts the connection, or turns it away with a 503 when the proxy is full. */
+function admitConnection(socket: Socket, sockets: Set<Socket>, ctx: ProxyContext): void {
+  socket.on('error', () => {}) // a reset client must never crash the process; handlers see 'close'
+  if (sockets.size >= ctx.limits.maxConnections) {
+    const record = openRecord('connect', socket.remoteAddress ?? '', ctx.defaultSessionId)
+    emitDecision(ctx.events, record, 'deny', 'too-many-connections')
+    record.outcome = 'refused'
+    emitClose(ctx.events, record)
+    writeRefusalToSocket(socket, renderRefusal('too-many-connections'))
+    return
+  }
+  sockets.add(socket)
+  socket.setTimeout(ctx.limits.idleTimeoutMs, () => socket.destroy())
+  socket.once('close', () => sockets.delete(socket))
+}
+
+/** Bytes Node's parser rejected: a 400 (431 for an oversized head) that says so, and a deny event. */
+function refuseMalformed(err: NodeJS.ErrnoException, socket: Duplex, ctx: ProxyContext): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy()
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return void socket.end('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+  }
+  const record = openRecord('http', (socket as Socket).remoteAddress ?? '', ctx.defaultSessionId)
+  emitDecision(ctx.events, record, 'deny', 'bad-request')
+  record.outcome = 'refused'
+  record.errorType = err.code ?? 'HPE_INVALID'
+  emitClose(ctx.events, record)
+  const refusal = renderRefusal('bad-request', { detail: `the request could not be parsed (${err.code ?? err.message})` })
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : refusal.status
+  writeRefusalToSocket(socket, { ...refusal, status })
+}

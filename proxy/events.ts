@@ -1,0 +1,70 @@
+/** The record bus: stages emit finished records here once; sinks (audit log, spans, metrics) subscribe. */
+import type { Classification, Verdict } from '../policy/types.js'
+import type { ReasonCode } from '../policy/reasons.js'
+
+/** Attribute keys are the same in the audit log and on spans (issue 4 fixes the names). */
+export interface DecisionEvent {
+  readonly type: 'decision'
+  readonly time: string
+  readonly 'record.id': string
+  readonly 'record.kind': 'connect' | 'http' | 'upgrade'
+  readonly 'session.id': string
+  readonly 'client.address': string
+  readonly 'server.address'?: string
+  readonly 'server.port'?: number
+  readonly 'network.peer.address'?: string
+  readonly 'http.request.method'?: string
+  readonly 'guarded.classification'?: Classification
+  readonly 'guarded.verdict': Verdict
+  readonly 'guarded.reason': ReasonCode
+  readonly 'guarded.rule'?: string
+}
+
+/** How a connection or request ended. */
+export type Outcome = 'refused' | 'completed' | 'client-closed' | 'upstream-closed' | 'upstream-error' | 'timeout' | 'shutdown'
+
+/** Emitted once when the connection or request is over. */
+export interface CloseEvent {
+  readonly type: 'close'
+  readonly time: string
+  readonly 'record.id': string
+  readonly 'record.kind': 'connect' | 'http' | 'upgrade'
+  readonly 'session.id': string
+  readonly 'guarded.outcome': Outcome
+  readonly 'guarded.bytes.sent': number
+  readonly 'guarded.bytes.received': number
+  readonly 'guarded.duration_ms': number
+  readonly 'error.type'?: string
+}
+
+/** Anything a sink can receive. */
+export type ProxyEvent = DecisionEvent | CloseEvent
+
+/** A subscriber; it must not throw (a throwing sink is reported, never allowed to break a connection). */
+export type Sink = (event: ProxyEvent) => void
+
+/** Fan-out of records to sinks. */
+export interface EventBus {
+  emit(event: ProxyEvent): void
+  subscribe(sink: Sink): () => void
+}
+
+/** Creates a bus; `onSinkError` hears about sinks that throw. */
+export function createEventBus(onSinkError: (err: unknown) => void = () => {}): EventBus {
+  const sinks = new Set<Sink>()
+  return {
+    emit(event) {
+      for (const sink of sinks) {
+        try {
+          sink(event)
+        } catch (err) {
+          onSinkError(err)
+        }
+      }
+    },
+    subscribe(sink) {
+      sinks.add(sink)
+      return () => sinks.delete(sink)
+    },
+  }
+}

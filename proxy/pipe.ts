@@ -1,0 +1,44 @@
+/** Carries bytes both ways between the client and the upstream until both are done. */
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import type { Outcome } from './events.js'
+
+/** What a finished tunnel reports: bytes each way (counted by the kernel-facing sockets) and how it ended. */
+export interface PipeResult {
+  readonly sent: number
+  readonly received: number
+  readonly outcome: Outcome
+  readonly errorType?: string
+}
+
+/**
+ * Pipes with stream back-pressure (a slow reader slows the writer instead of buffering in memory),
+ * keeps TCP half-close working, and tears both sides down on error or after `idleMs` of silence.
+ */
+export function pipe(client: Duplex, upstream: Socket, idleMs: number, head?: Buffer): Promise<PipeResult> {
+  return new Promise((resolve) => {
+    let outcome: Outcome | undefined
+    let errorType: string | undefined
+    let open = 2
+    const finish = (): void => {
+      if (--open > 0) return
+      resolve({ sent: upstream.bytesWritten, received: upstream.bytesRead, outcome: outcome ?? 'completed', ...(errorType && { errorType }) })
+    }
+    const teardown = (why: Outcome, err?: NodeJS.ErrnoException): void => {
+      outcome ??= why
+      if (err && !errorType) errorType = err.code ?? err.name
+      client.destroy()
+      upstream.destroy()
+    }
+    client.once('close', finish)
+    upstream.once('close', finish)
+    client.on('error', (err) => teardown('client-closed', err))
+    upstream.on('error', (err) => teardown('upstream-error', err))
+    client.once('end', () => (outcome ??= 'client-closed'))
+    upstream.once('end', () => (outcome ??= 'upstream-closed'))
+    upstream.setTimeout(idleMs, () => teardown('timeout'))
+    if (head && head.length > 0) upstream.write(head)
+    client.pipe(upstream)
+    upstream.pipe(client)
+  })
+}

@@ -1,0 +1,115 @@
+/** `guarded-proxy serve`: parse flags, start the proxy, print where it listens, handle signals. */
+import { parseArgs } from 'node:util'
+import { normalizeHost } from '../policy/normalize-host.js'
+import { parseDuration } from '../policy/parse-duration.js'
+import { ConfigError } from './errors.js'
+import { createLogger } from './logger.js'
+import { DEFAULT_LIMITS, parseListenAddress, validateOptions, type Limits, type ServeOptions } from './options.js'
+import { startProxy } from './start-proxy.js'
+
+export const SERVE_USAGE = `usage: guarded-proxy serve --policy FILE [options]
+
+  --policy FILE          policy file (repeatable, later files take precedence); required
+  --listen HOST:PORT     proxy listener (repeatable; port 0 picks one; unix:/path for a socket) [127.0.0.1:3128]
+  --admin HOST:PORT      admin listener: /healthz, /readyz [127.0.0.1:3129]
+  --resolve NAME=IP      pin NAME to IP instead of asking DNS (repeatable)
+  --session-id ID        session of clients that do not name one [default]
+  --max-connections N    open client connections at most [${DEFAULT_LIMITS.maxConnections}]
+  --idle-timeout DUR     close tunnels idle this long, e.g. 5m [${DEFAULT_LIMITS.idleTimeoutMs / 1000}s]
+  --connect-timeout DUR  upstream connect timeout [${DEFAULT_LIMITS.connectTimeoutMs / 1000}s]
+  --drain-timeout DUR    on SIGTERM, wait this long for connections to finish [${DEFAULT_LIMITS.drainTimeoutMs / 1000}s]
+
+signals: SIGHUP reloads the policy (a bad file keeps the old one); SIGTERM and SIGINT drain, then exit.
+`
+
+const FLAGS = {
+  policy: { type: 'string', multiple: true },
+  listen: { type: 'string', multiple: true },
+  admin: { type: 'string' },
+  resolve: { type: 'string', multiple: true },
+  'session-id': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'idle-timeout': { type: 'string' },
+  'connect-timeout': { type: 'string' },
+  'drain-timeout': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const
+
+/** Parses `serve` flags into validated options; every mistake is a ConfigError naming the flag. */
+export function parseServeArgs(args: readonly string[]): ServeOptions | 'help' {
+  const { values } = parseArgs({ args: [...args], options: FLAGS, strict: true, allowPositionals: false })
+  if (values.help) return 'help'
+  return validateOptions({
+    policyFiles: values.policy ?? [],
+    listen: (values.listen ?? ['127.0.0.1:3128']).map((l) => parseListenAddress(l, '--listen')),
+    admin: parseListenAddress(values.admin ?? '127.0.0.1:3129', '--admin'),
+    resolve: parsePins(values.resolve ?? []),
+    sessionId: values['session-id'] ?? 'default',
+    limits: parseLimits(values),
+  })
+}
+
+function parsePins(entries: readonly string[]): Map<string, string[]> {
+  const pins = new Map<string, string[]>()
+  for (const entry of entries) {
+    const [name = '', ip = ''] = entry.split('=', 2)
+    const host = normalizeHost(name)
+    const address = normalizeHost(ip)
+    if (!host.ok || host.kind !== 'name' || !address.ok || address.kind === 'name') {
+      throw new ConfigError(`--resolve ${entry}: expected NAME=IP, e.g. --resolve origin.test=127.0.0.1`)
+    }
+    pins.set(host.host, [...(pins.get(host.host) ?? []), address.host])
+  }
+  return pins
+}
+
+function parseLimits(values: Record<string, string | boolean | string[] | undefined>): Limits {
+  const duration = (flag: string, fallback: number): number => {
+    const text = values[flag]
+    if (typeof text !== 'string') return fallback
+    const ms = parseDuration(text)
+    if (ms === undefined) throw new ConfigError(`--${flag} ${text}: write a duration such as 500ms, 30s, 5m`)
+    return ms
+  }
+  const max = values['max-connections']
+  return {
+    ...DEFAULT_LIMITS,
+    maxConnections: typeof max === 'string' ? Number(max) : DEFAULT_LIMITS.maxConnections,
+    idleTimeoutMs: duration('idle-timeout', DEFAULT_LIMITS.idleTimeoutMs),
+    connectTimeoutMs: duration('connect-timeout', DEFAULT_LIMITS.connectTimeoutMs),
+    drainTimeoutMs: duration('drain-timeout', DEFAULT_LIMITS.drainTimeoutMs),
+  }
+}
+
+/** Runs the proxy until a signal stops it; resolves with the exit status. */
+export async function serveCommand(args: readonly string[]): Promise<number> {
+  let options: ServeOptions | 'help'
+  try {
+    options = parseServeArgs(args)
+  } catch (err) {
+    process.stderr.write(`guarded-proxy serve: ${(err as Error).message}\n\n${SERVE_USAGE}`)
+    return 2
+  }
+  if (options === 'help') return void process.stdout.write(SERVE_USAGE), 0
+  const logger = createLogger()
+  const proxy = await startProxy(options, { logger }).catch((err: Error) => {
+    process.stderr.write(`guarded-proxy serve: ${err.message}\n`)
+    return undefined
+  })
+  if (!proxy) return 1
+  for (const l of proxy.listeners) process.stdout.write(`guarded-proxy listening on ${l.url}\n`)
+  process.stdout.write(`guarded-proxy admin on ${proxy.admin.url}\n`)
+  process.on('SIGHUP', () => {
+    void proxy.reload().then((r) =>
+      r.ok ? logger.info({ rules: r.rules }, 'policy reloaded') : logger.error({ error: r.error.message }, 'policy reload failed; the previous policy stays in force'),
+    )
+  })
+  return new Promise((resolve) => {
+    const stop = (signal: string): void => {
+      logger.info({ signal }, 'draining')
+      void proxy.close().then(() => resolve(0))
+    }
+    process.once('SIGTERM', stop)
+    process.once('SIGINT', stop)
+  })
+}
