@@ -4,6 +4,7 @@
  */
 export const REASONS = {
   allowed: { status: 200, summary: 'an allow rule matches this destination' },
+  internal: { status: 200, summary: 'answered by the proxy itself at guarded.internal' },
   approved: { status: 200, summary: 'an approver allowed this destination' },
   blocked: { status: 403, summary: 'a block rule matches this destination' },
   unknown: { status: 403, summary: 'no rule allows this destination and the policy default is deny' },
@@ -15,6 +16,8 @@ export const REASONS = {
   'bad-request': { status: 400, summary: 'the request is malformed' },
   'not-a-proxy-request': { status: 400, summary: 'the request was addressed to the proxy, not through it' },
   'unsupported-protocol': { status: 400, summary: 'the request uses a protocol feature the proxy refuses (h2c, a transfer coding other than chunked)' },
+  'auth-required': { status: 407, summary: 'the proxy needs valid session credentials' },
+  'audit-unavailable': { status: 503, summary: 'the audit log cannot keep up, and no egress goes unrecorded' },
   'too-many-connections': { status: 503, summary: 'the proxy is at its connection limit' },
   'upstream-unresolvable': { status: 502, summary: 'the destination name does not resolve' },
   'upstream-unreachable': { status: 502, summary: 'the destination refused or dropped the connection' },

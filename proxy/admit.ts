@@ -17,13 +17,13 @@ export type Admission =
  * Admits `record.destination`. The name is resolved only after the policy allowed it: a lookup of an
  * unknown name is itself a leak (the query carries the name to whoever runs the resolver).
  */
-export async function admit(record: ConnectionRecord, ctx: ProxyContext): Promise<Admission> {
+export async function admit(record: ConnectionRecord, ctx: ProxyContext, signal: AbortSignal): Promise<Admission> {
   const destination = record.destination
   if (!destination) throw new Error('admit called before the target was parsed')
   if (destination.host === RESERVED_HOST) return { ok: false, reason: 'reserved-name', context: { destination } }
   const policy = ctx.policy.current
   const decision = (record.decision = decide(policy, destination))
-  const settled = await settle(decision)
+  const settled = await settle(decision, record, ctx, signal)
   if (settled.verdict !== 'allow') {
     return { ok: false, reason: settled.reason, context: { destination, ...(decision.rule && { rule: decision.rule }) } }
   }

@@ -4,6 +4,8 @@ import type { EventBus } from './events.js'
 import type { Limits } from './options.js'
 import type { SelfAddresses } from './resolve-checked.js'
 import type { Resolver } from './resolver.js'
+import type { AuthMode } from './identify-session.js'
+import type { SessionStore } from './sessions.js'
 
 /** The policy in force; swapped atomically on reload, read once per connection or request. */
 export interface PolicyRef {
@@ -17,6 +19,8 @@ export interface ProxyContext {
   readonly self: SelfAddresses
   readonly events: EventBus
   readonly limits: Limits
-  /** The session of clients that do not identify one (issue 4 adds credentials and per-listener sessions). */
+  readonly sessions: SessionStore
+  readonly auth: AuthMode
+  /** The session of unauthenticated clients when `auth` is `none`. */
   readonly defaultSessionId: string
 }

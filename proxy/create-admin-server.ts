@@ -1,24 +1,40 @@
-/** The admin listener: health and readiness now; metrics and the approval API arrive with later issues. */
-import { createServer, type Server } from 'node:http'
+/** The admin listener: health, readiness, `/metrics`, and the token-protected `/v1/` API. */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { serveAdminApi, type AdminApiContext } from './admin-api.js'
 
-/** What the admin listener reports on. */
+/** What the admin listener reports on and serves. */
 export interface AdminState {
   /** True once the policy is loaded and the proxy listeners are up; false again while draining. */
   ready(): boolean
+  readonly api: AdminApiContext
+  /** Prometheus exposition, when metrics are on. */
+  metrics?(): Promise<{ contentType: string; body: string }>
 }
 
 /** `/healthz` answers while the process serves; `/readyz` only while it should receive traffic. */
 export function createAdminServer(state: AdminState): Server {
   return createServer({ headersTimeout: 5_000, requestTimeout: 10_000 }, (req, res) => {
-    const path = (req.url ?? '').split('?')[0]
-    if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, 'method not allowed\n')
-    if (path === '/healthz') return reply(res, 200, 'ok\n')
-    if (path === '/readyz') return state.ready() ? reply(res, 200, 'ready\n') : reply(res, 503, 'not ready\n')
-    reply(res, 404, 'not found: the admin listener serves /healthz and /readyz\n')
+    route(req, res, state).catch(() => {
+      if (!res.headersSent) reply(res, 500, 'internal error\n')
+      else res.destroy()
+    })
   })
 }
 
-function reply(res: import('node:http').ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' })
+async function route(req: IncomingMessage, res: ServerResponse, state: AdminState): Promise<void> {
+  const path = (req.url ?? '').split('?')[0] ?? ''
+  if (await serveAdminApi(req, res, path, state.api)) return
+  if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, 'method not allowed\n')
+  if (path === '/healthz') return reply(res, 200, 'ok\n')
+  if (path === '/readyz') return state.ready() ? reply(res, 200, 'ready\n') : reply(res, 503, 'not ready\n')
+  if (path === '/metrics' && state.metrics) {
+    const { contentType, body } = await state.metrics()
+    return reply(res, 200, body, contentType)
+  }
+  reply(res, 404, 'not found: the admin listener serves /healthz, /readyz, /metrics and /v1/ (with the admin token)\n')
+}
+
+function reply(res: ServerResponse, status: number, body: string, contentType = 'text/plain; charset=utf-8'): void {
+  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' })
   res.end(body)
 }

@@ -2,6 +2,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
+import type { ListenerInfo } from './attach-session.js'
 import type { ProxyContext } from './context.js'
 import type { HttpForwarder } from './forward-http.js'
 import { handleConnect } from './handle-connect.js'
@@ -17,7 +18,7 @@ export interface ProxyServer {
 }
 
 /** Creates the HTTP server that serves CONNECT, absolute-form requests and WebSocket upgrades. */
-export function createProxyServer(ctx: ProxyContext, forwarder: HttpForwarder): ProxyServer {
+export function createProxyServer(ctx: ProxyContext, forwarder: HttpForwarder, listener: ListenerInfo = {}): ProxyServer {
   const { limits } = ctx
   const server = createServer({
     maxHeaderSize: limits.maxHeaderBytes,
@@ -29,9 +30,9 @@ export function createProxyServer(ctx: ProxyContext, forwarder: HttpForwarder): 
   })
   const sockets = new Set<Socket>()
   server.on('connection', (socket: Socket) => admitConnection(socket, sockets, ctx))
-  server.on('request', (req, res) => void handleRequest(req, res, ctx, forwarder))
-  server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleConnect(req, socket, head, ctx))
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleUpgrade(req, socket, head, ctx, forwarder))
+  server.on('request', (req, res) => void handleRequest(req, res, ctx, forwarder, listener))
+  server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleConnect(req, socket, head, ctx, listener))
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleUpgrade(req, socket, head, ctx, forwarder, listener))
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(err, socket, ctx))
   return { server, sockets }
 }

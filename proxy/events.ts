@@ -1,6 +1,7 @@
 /** The record bus: stages emit finished records here once; sinks (audit log, spans, metrics) subscribe. */
 import type { Classification, Verdict } from '../policy/types.js'
 import type { ReasonCode } from '../policy/reasons.js'
+import type { PromptSource } from './sessions.js'
 
 /** Attribute keys are the same in the audit log and on spans (issue 4 fixes the names). */
 export interface DecisionEvent {
@@ -9,6 +10,10 @@ export interface DecisionEvent {
   readonly 'record.id': string
   readonly 'record.kind': 'connect' | 'http' | 'upgrade'
   readonly 'session.id': string
+  readonly 'guarded.prompt.id'?: string
+  readonly 'guarded.prompt.source'?: PromptSource
+  /** Audit log only: the span sink hashes it and metrics never see it. */
+  readonly 'guarded.prompt.text'?: string
   readonly 'client.address': string
   readonly 'server.address'?: string
   readonly 'server.port'?: number
@@ -18,6 +23,8 @@ export interface DecisionEvent {
   readonly 'guarded.verdict': Verdict
   readonly 'guarded.reason': ReasonCode
   readonly 'guarded.rule'?: string
+  /** W3C `traceparent` the client sent on a plain-HTTP request, so spans can join the agent's trace. */
+  readonly 'trace.parent'?: string
 }
 
 /** How a connection or request ended. */

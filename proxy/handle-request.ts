@@ -1,33 +1,38 @@
 /** A plain-HTTP proxy request (`GET http://host/path`), classified on its own even on a kept-alive connection. */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { ReasonCode } from '../policy/reasons.js'
 import { admit } from './admit.js'
+import { attachSession, type ListenerInfo } from './attach-session.js'
 import { checkProtocol } from './check-protocol.js'
 import type { ProxyContext } from './context.js'
-import { describeError } from './errors.js'
 import type { HttpForwarder } from './forward-http.js'
 import { stripHopByHop } from './hop-by-hop.js'
-import { formatAuthority, parseHttpTarget } from './parse-target.js'
-import { emitClose, emitDecision, openRecord, type ConnectionRecord } from './record.js'
-import { renderRefusal, writeRefusalToResponse, type RefusalContext } from './refuse.js'
+import { serveInternal } from './serve-internal.js'
+import { formatAuthority, parseHttpTarget, RESERVED_HOST } from './parse-target.js'
+import { emitClose, emitDecision, openRecord } from './record.js'
+import { refuseRecord, refuseRecordWithError, toResponse } from './refuse-record.js'
 
 /** Serves one absolute-form request. */
-export async function handleRequest(req: IncomingMessage, res: ServerResponse, ctx: ProxyContext, forwarder: HttpForwarder): Promise<void> {
+export async function handleRequest(req: IncomingMessage, res: ServerResponse, ctx: ProxyContext, forwarder: HttpForwarder, listener: ListenerInfo): Promise<void> {
   const record = openRecord('http', req.socket.remoteAddress ?? '', ctx.defaultSessionId)
   record.method = req.method ?? ''
+  const refuseWith = toResponse(res)
   try {
     checkProtocol(req)
     const target = parseHttpTarget(req.url ?? '', req.rawHeaders)
     record.destination = target.destination
-    const admission = await admit(record, ctx)
-    if (!admission.ok) return refuse(res, record, ctx, admission.reason, admission.context)
+    const unidentified = attachSession(record, req, listener, ctx)
+    if (unidentified) return refuseRecord(refuseWith, record, ctx, 'auth-required', { detail: unidentified })
+    record.traceParent = traceParent(req)
+    if (target.destination.host === RESERVED_HOST) return await serveInternal(req, res, target.path, record, ctx)
+    const admission = await admit(record, ctx, abortOnResponseClose(res))
+    if (!admission.ok) return refuseRecord(refuseWith, record, ctx, admission.reason, admission.context)
     emitDecision(ctx.events, record, 'allow', record.decision?.reason ?? 'allowed')
     prepareUpstreamRequest(req, target.path, formatAuthority(target.destination, 80))
     const result = await forwarder.web(req, res, admission.address, target.destination.port)
     Object.assign(record, { bytesSent: result.sent, bytesReceived: result.received, outcome: result.outcome })
     if (result.error) throw result.error
   } catch (err) {
-    refuseWithError(res, record, ctx, err)
+    refuseRecordWithError(refuseWith, record, ctx, err)
   } finally {
     emitClose(ctx.events, record)
   }
@@ -40,15 +45,14 @@ function prepareUpstreamRequest(req: IncomingMessage, path: string, authority: s
   req.headers.host ??= authority
 }
 
-function refuse(res: ServerResponse, record: ConnectionRecord, ctx: ProxyContext, reason: ReasonCode, context: RefusalContext): void {
-  emitDecision(ctx.events, record, 'deny', reason)
-  record.outcome = 'refused'
-  writeRefusalToResponse(res, renderRefusal(reason, context))
+/** A W3C trace context header the agent's harness sent, kept so our span can join its trace. */
+function traceParent(req: IncomingMessage): string | undefined {
+  const value = req.headers.traceparent
+  return typeof value === 'string' && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(value) ? value : undefined
 }
 
-function refuseWithError(res: ServerResponse, record: ConnectionRecord, ctx: ProxyContext, err: unknown): void {
-  const { reason, errorType, detail, upstream } = describeError(err)
-  record.errorType = errorType
-  refuse(res, record, ctx, reason, { ...(record.destination && { destination: record.destination }), ...(detail && { detail }) })
-  if (upstream) record.outcome = 'upstream-error'
+function abortOnResponseClose(res: ServerResponse): AbortSignal {
+  const controller = new AbortController()
+  res.once('close', () => controller.abort())
+  return controller.signal
 }

@@ -2,19 +2,22 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { admit } from './admit.js'
+import { attachSession, type ListenerInfo } from './attach-session.js'
 import { checkProtocol } from './check-protocol.js'
 import type { ProxyContext } from './context.js'
 import { BadTargetError } from './errors.js'
 import type { HttpForwarder } from './forward-http.js'
+import { abortOnClose } from './handle-connect.js'
 import { stripHopByHop } from './hop-by-hop.js'
 import { parseHttpTarget } from './parse-target.js'
 import { emitClose, emitDecision, openRecord } from './record.js'
-import { refuseOnSocket, refuseOnSocketWithError } from './refuse-on-socket.js'
+import { refuseRecord, refuseRecordWithError, toSocket } from './refuse-record.js'
 
 /** Serves one upgrade request. */
-export async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: ProxyContext, forwarder: HttpForwarder): Promise<void> {
+export async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: ProxyContext, forwarder: HttpForwarder, listener: ListenerInfo): Promise<void> {
   const record = openRecord('upgrade', req.socket.remoteAddress ?? '', ctx.defaultSessionId)
   record.method = req.method ?? ''
+  const refuseWith = toSocket(socket)
   try {
     checkProtocol(req)
     if (req.headers.upgrade?.toLowerCase() !== 'websocket' || req.method !== 'GET') {
@@ -22,8 +25,10 @@ export async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: 
     }
     const target = parseHttpTarget(req.url ?? '', req.rawHeaders)
     record.destination = target.destination
-    const admission = await admit(record, ctx)
-    if (!admission.ok) return refuseOnSocket(socket, record, ctx, admission.reason, admission.context)
+    const unidentified = attachSession(record, req, listener, ctx)
+    if (unidentified) return refuseRecord(refuseWith, record, ctx, 'auth-required', { detail: unidentified })
+    const admission = await admit(record, ctx, abortOnClose(socket))
+    if (!admission.ok) return refuseRecord(refuseWith, record, ctx, admission.reason, admission.context)
     emitDecision(ctx.events, record, 'allow', record.decision?.reason ?? 'allowed')
     stripHopByHop(req.headers, true)
     req.url = target.path
@@ -31,7 +36,7 @@ export async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: 
     record.outcome = result.outcome
     if (result.error) throw result.error
   } catch (err) {
-    refuseOnSocketWithError(socket, record, ctx, err)
+    refuseRecordWithError(refuseWith, record, ctx, err)
   } finally {
     emitClose(ctx.events, record)
   }

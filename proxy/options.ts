@@ -1,6 +1,7 @@
 /** The proxy's options: one typed object with defaults, validated at start-up, then frozen. */
 import { ConfigError } from './errors.js'
 
+
 /** Resource limits that keep one client from holding the proxy. */
 export interface Limits {
   /** Open client connections at most; past it new ones get a 503 `too-many-connections`. */
@@ -43,8 +44,12 @@ export interface ServeOptions {
   readonly admin: ListenAddress
   /** `--resolve NAME=IP` pins, keyed by normalised name. */
   readonly resolve: ReadonlyMap<string, readonly string[]>
-  /** Session of unauthenticated clients. */
+  /** Session of unauthenticated clients when `auth` is `none`. */
   readonly sessionId: string
+  /** `required`: every client must send session credentials (or use a session's own listener). */
+  readonly auth: 'required' | 'none'
+  /** File holding the admin API token; when absent one is generated and its path printed. */
+  readonly adminTokenFile?: string
   readonly limits: Limits
 }
 

@@ -15,17 +15,23 @@ export function parsePort(text: string): number | undefined {
   return port <= 65535 ? port : undefined
 }
 
-/** Splits `host:port` / `[v6]:port` without interpreting either half. */
+/**
+ * Splits `host:port` / `[v6]:port` without interpreting either half. An IPv6 literal must be bracketed
+ * (RFC 3986 §3.2.2): `2001:db8::1:443` could be an address with no port, so it is refused, not guessed.
+ */
 function splitAuthority(authority: string): { host: string; port: string | undefined } {
   if (authority.startsWith('[')) {
     const end = authority.indexOf(']')
     if (end < 0) return { host: authority, port: undefined }
     const rest = authority.slice(end + 1)
-    return { host: authority.slice(0, end + 1), port: rest.startsWith(':') ? rest.slice(1) : rest === '' ? undefined : rest }
+    if (rest !== '' && !rest.startsWith(':')) throw new BadTargetError(`${JSON.stringify(authority)}: expected ':' and a port after the IPv6 literal`)
+    return { host: authority.slice(0, end + 1), port: rest === '' ? undefined : rest.slice(1) }
   }
   const colon = authority.lastIndexOf(':')
   if (colon < 0) return { host: authority, port: undefined }
-  return { host: authority.slice(0, colon), port: authority.slice(colon + 1) }
+  const host = authority.slice(0, colon)
+  if (host.includes(':')) throw new BadTargetError(`invalid host in ${JSON.stringify(authority)}: an IPv6 address must be written in brackets, [v6]:port`)
+  return { host, port: authority.slice(colon + 1) }
 }
 
 /** Normalises a host through the one normaliser the policy also uses. */

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto'
 import type { ReasonCode } from '../policy/reasons.js'
 import type { Decision, Destination, Verdict } from '../policy/types.js'
 import type { CloseEvent, DecisionEvent, EventBus, Outcome } from './events.js'
+import type { Prompt } from './sessions.js'
 
 /** Mutable while the connection is served; stages write the fields they own. */
 export interface ConnectionRecord {
@@ -11,6 +12,8 @@ export interface ConnectionRecord {
   readonly started: number
   readonly clientAddress: string
   sessionId: string
+  prompt?: Prompt
+  traceParent?: string
   method?: string
   destination?: Destination
   decision?: Decision
@@ -27,9 +30,9 @@ export function openRecord(kind: ConnectionRecord['kind'], clientAddress: string
   return { id: randomUUID(), kind, started: performance.now(), clientAddress, sessionId, bytesSent: 0, bytesReceived: 0, decided: false }
 }
 
-/** Emits the decision event, once; later calls are ignored so no path can double-count. */
-export function emitDecision(events: EventBus, record: ConnectionRecord, verdict: Verdict, reason: ReasonCode): void {
-  if (record.decided) return
+/** Emits the decision event, once, and returns it; later calls return undefined so no path can double-count. */
+export function emitDecision(events: EventBus, record: ConnectionRecord, verdict: Verdict, reason: ReasonCode): DecisionEvent | undefined {
+  if (record.decided) return undefined
   record.decided = true
   const d = record.destination
   const event: DecisionEvent = {
@@ -38,6 +41,8 @@ export function emitDecision(events: EventBus, record: ConnectionRecord, verdict
     'record.id': record.id,
     'record.kind': record.kind,
     'session.id': record.sessionId,
+    ...(record.prompt && { 'guarded.prompt.id': record.prompt.id, 'guarded.prompt.source': record.prompt.source }),
+    ...(record.prompt?.text !== undefined && { 'guarded.prompt.text': record.prompt.text }),
     'client.address': record.clientAddress,
     ...(d && { 'server.address': d.host, 'server.port': d.port }),
     ...(record.peerAddress && { 'network.peer.address': record.peerAddress }),
@@ -46,8 +51,10 @@ export function emitDecision(events: EventBus, record: ConnectionRecord, verdict
     'guarded.verdict': verdict,
     'guarded.reason': reason,
     ...(record.decision?.rule && { 'guarded.rule': record.decision.rule.pattern }),
+    ...(record.traceParent && { 'trace.parent': record.traceParent }),
   }
   events.emit(event)
+  return event
 }
 
 /** Emits the close event; call it exactly once, from the handler's `finally`. */

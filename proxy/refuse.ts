@@ -27,6 +27,8 @@ const ADVICE: Partial<Record<ReasonCode, string>> = {
   'private-address': 'The destination resolves to a non-public address. Ask the policy owner to list the range under allow_private if it is intended.',
   'proxy-loop': 'Requests through the proxy to the proxy itself are refused.',
   'reserved-name': 'guarded.internal is answered by the proxy itself.',
+  'auth-required': 'Use the proxy URL with your session credentials: http://SESSION_ID:TOKEN@HOST:PORT.',
+  'audit-unavailable': 'The proxy is refusing new connections until its audit log catches up. Retry shortly.',
   'not-a-proxy-request': 'Configure this host as an HTTP proxy (HTTP_PROXY/HTTPS_PROXY=http://HOST:PORT): send GET http://host/path, or CONNECT host:port for HTTPS.',
 }
 
@@ -44,6 +46,8 @@ export function renderRefusal(reason: ReasonCode, context: RefusalContext = {}):
     'cache-control': 'no-store',
   }
   const lines = [`guarded-proxy refused ${target(context.destination)}: ${reason} (${summary})`]
+  // RFC 9110 §11.7.1: a 407 names the scheme the client should answer with.
+  if (reason === 'auth-required') headers['proxy-authenticate'] = 'Basic realm="guarded"'
   if (context.rule) {
     headers['x-guarded-rule'] = context.rule.pattern
     const { file, line } = context.rule.source

@@ -13,7 +13,9 @@ export const SERVE_USAGE = `usage: guarded-proxy serve --policy FILE [options]
   --listen HOST:PORT     proxy listener (repeatable; port 0 picks one; unix:/path for a socket) [127.0.0.1:3128]
   --admin HOST:PORT      admin listener: /healthz, /readyz [127.0.0.1:3129]
   --resolve NAME=IP      pin NAME to IP instead of asking DNS (repeatable)
-  --session-id ID        session of clients that do not name one [default]
+  --session-id ID        session of clients that send no credentials (with --auth none) [default]
+  --auth MODE            required: clients must use http://SESSION_ID:TOKEN@HOST:PORT; none [none]
+  --admin-token-file F   admin API token (else one is generated 0600 and its path printed)
   --max-connections N    open client connections at most [${DEFAULT_LIMITS.maxConnections}]
   --idle-timeout DUR     close tunnels idle this long, e.g. 5m [${DEFAULT_LIMITS.idleTimeoutMs / 1000}s]
   --connect-timeout DUR  upstream connect timeout [${DEFAULT_LIMITS.connectTimeoutMs / 1000}s]
@@ -28,6 +30,8 @@ const FLAGS = {
   admin: { type: 'string' },
   resolve: { type: 'string', multiple: true },
   'session-id': { type: 'string' },
+  auth: { type: 'string' },
+  'admin-token-file': { type: 'string' },
   'max-connections': { type: 'string' },
   'idle-timeout': { type: 'string' },
   'connect-timeout': { type: 'string' },
@@ -45,8 +49,16 @@ export function parseServeArgs(args: readonly string[]): ServeOptions | 'help' {
     admin: parseListenAddress(values.admin ?? '127.0.0.1:3129', '--admin'),
     resolve: parsePins(values.resolve ?? []),
     sessionId: values['session-id'] ?? 'default',
+    auth: parseAuth(values.auth),
+    ...(values['admin-token-file'] !== undefined && { adminTokenFile: values['admin-token-file'] }),
     limits: parseLimits(values),
   })
+}
+
+function parseAuth(value: string | undefined): 'required' | 'none' {
+  if (value === undefined || value === 'none') return 'none'
+  if (value === 'required') return 'required'
+  throw new ConfigError(`--auth ${value}: expected required or none`)
 }
 
 function parsePins(entries: readonly string[]): Map<string, string[]> {
@@ -99,6 +111,7 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
   if (!proxy) return 1
   for (const l of proxy.listeners) process.stdout.write(`guarded-proxy listening on ${l.url}\n`)
   process.stdout.write(`guarded-proxy admin on ${proxy.admin.url}\n`)
+  process.stdout.write(`guarded-proxy admin token in ${proxy.adminToken.file}\n`)
   process.on('SIGHUP', () => {
     void proxy.reload().then((r) =>
       r.ok ? logger.info({ rules: r.rules }, 'policy reloaded') : logger.error({ error: r.error.message }, 'policy reload failed; the previous policy stays in force'),

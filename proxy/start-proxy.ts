@@ -1,6 +1,7 @@
 /** Starts the proxy in-process: `guarded-proxy serve` and `guarded-run` share this one function. */
 import type { Server } from 'node:http'
 import type { Policy } from '../policy/types.js'
+import { loadAdminToken, type AdminToken } from './admin-token.js'
 import type { ProxyContext } from './context.js'
 import { createAdminServer } from './create-admin-server.js'
 import { createProxyServer, type ProxyServer } from './create-proxy-server.js'
@@ -8,20 +9,25 @@ import { createEventBus, type EventBus } from './events.js'
 import { createHttpForwarder } from './forward-http.js'
 import { listen, type BoundAddress } from './listen.js'
 import type { Logger } from './logger.js'
-import type { ServeOptions } from './options.js'
+import type { ListenAddress, ServeOptions } from './options.js'
 import { readPolicyFiles } from './read-policy-files.js'
 import { localSelf } from './resolve-checked.js'
 import { createResolver, type Lookup } from './resolver.js'
+import { createSessionStore, type SessionStore } from './sessions.js'
 
 /** A running proxy. */
 export interface RunningProxy {
   readonly listeners: readonly BoundAddress[]
   readonly admin: BoundAddress
+  readonly adminToken: AdminToken
   readonly events: EventBus
+  readonly sessions: SessionStore
   /** The policy in force now. */
   policy(): Policy
   /** Re-reads the policy files; on failure the last good policy stays in force and the error is returned. */
   reload(): Promise<{ ok: true; rules: number } | { ok: false; error: Error }>
+  /** Adds a listener whose every connection belongs to `sessionId` (guarded-run's per-run Unix socket). */
+  addSessionListener(address: ListenAddress, sessionId: string): Promise<BoundAddress>
   /** Stops accepting, lets in-flight connections finish for up to the drain timeout, then closes. */
   close(): Promise<void>
 }
@@ -30,33 +36,49 @@ export interface RunningProxy {
 export interface StartDependencies {
   readonly lookup?: Lookup
   readonly logger?: Logger
+  readonly env?: NodeJS.ProcessEnv
 }
 
 /** Loads the policy (refusing to start on a bad one), then binds every listener. */
 export async function startProxy(options: ServeOptions, deps: StartDependencies = {}): Promise<RunningProxy> {
   const policy = { current: await readPolicyFiles(options.policyFiles) }
+  const adminToken = await loadAdminToken(options.adminTokenFile, deps.env ?? process.env, process.pid)
   const ports = new Set<number>()
   const events = createEventBus((err) => deps.logger?.error({ err }, 'an event sink failed'))
+  const sessions = createSessionStore(options.sessionId)
   const ctx: ProxyContext = {
     policy,
     resolver: createResolver(options.resolve, deps.lookup),
     self: localSelf(ports),
     events,
     limits: options.limits,
+    sessions,
+    auth: options.auth,
     defaultSessionId: options.sessionId,
   }
   const forwarder = createHttpForwarder(options.limits)
-  const proxies = options.listen.map(() => createProxyServer(ctx, forwarder))
+  const proxies: ProxyServer[] = []
+  const bind = async (address: ListenAddress, sessionId?: string): Promise<BoundAddress> => {
+    const proxy = createProxyServer(ctx, forwarder, sessionId === undefined ? {} : { sessionId })
+    proxies.push(proxy)
+    const bound = await listen(proxy.server, address)
+    if (bound.port !== undefined) ports.add(bound.port)
+    return bound
+  }
   let ready = false
-  const adminServer = createAdminServer({ ready: () => ready })
-  const listeners = await Promise.all(proxies.map((p, i) => listen(p.server, options.listen[i] ?? options.listen[0]!)))
+  const listeners: BoundAddress[] = []
+  for (const address of options.listen) listeners.push(await bind(address))
+  const tcp = listeners.find((l) => l.port !== undefined)
+  const adminServer = createAdminServer({ ready: () => ready, api: { token: adminToken, sessions, proxyUrl: () => tcp?.url ?? 'http://127.0.0.1:3128' } })
   const admin = await listen(adminServer, options.admin)
-  for (const bound of [...listeners, admin]) if (bound.port !== undefined) ports.add(bound.port)
+  if (admin.port !== undefined) ports.add(admin.port)
   ready = true
   return {
     listeners,
     admin,
+    adminToken,
     events,
+    sessions,
     policy: () => policy.current,
     async reload() {
       try {
@@ -66,11 +88,13 @@ export async function startProxy(options: ServeOptions, deps: StartDependencies 
         return { ok: false, error: err as Error }
       }
     },
+    addSessionListener: (address, sessionId) => bind(address, sessionId),
     async close() {
       ready = false
       await Promise.all(proxies.map((p) => drain(p, options.limits.drainTimeoutMs)))
       forwarder.close()
       await closeServer(adminServer)
+      await adminToken.remove()
     },
   }
 }

@@ -1,0 +1,57 @@
+/** Runs the built `guarded-proxy` as a real child process (signals, stdout lines, exit codes). */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+/** Path of the compiled CLI; `npm test` builds before running tap. */
+export const CLI = fileURLToPath(new URL('../../dist/proxy/cli.js', import.meta.url))
+
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+/** A started `serve` child with its parsed listener URLs. */
+export interface ServeChild {
+  readonly child: ChildProcess
+  readonly proxyUrl: string
+  readonly adminUrl: string
+  readonly stdout: () => string
+  readonly stderr: () => string
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+/** Starts `guarded-proxy serve ARGS` and waits for both "listening" lines (or rejects with its stderr). */
+export function startServe(t: Teardown, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<ServeChild> {
+  const child = spawn(process.execPath, [CLI, 'serve', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (d: Buffer) => (out += d))
+  child.stderr.on('data', (d: Buffer) => (err += d))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      const proxy = /guarded-proxy listening on (\S+)/.exec(out)
+      const admin = /guarded-proxy admin on (\S+)/.exec(out)
+      if (proxy?.[1] && admin?.[1]) {
+        child.stdout.off('data', check)
+        resolve({ child, proxyUrl: proxy[1], adminUrl: admin[1], stdout: () => out, stderr: () => err, exited })
+      }
+    }
+    child.stdout.on('data', check)
+    void exited.then(({ code }) => reject(new Error(`serve exited (${code}) before listening: ${err}`)))
+  })
+}
+
+/** Runs the CLI to completion and returns its output. */
+export function runCli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d))
+    child.stderr.on('data', (d: Buffer) => (stderr += d))
+    child.once('exit', (code) => resolve({ code, stdout, stderr }))
+  })
+}

@@ -1,0 +1,99 @@
+/** One helper that starts the proxy in-process on a policy and hands back the events it emitted. */
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DEFAULT_LIMITS, type Limits } from '../../proxy/options.js'
+import type { ProxyEvent, DecisionEvent, CloseEvent } from '../../proxy/events.js'
+import { startProxy, type RunningProxy } from '../../proxy/start-proxy.js'
+import type { Lookup } from '../../proxy/resolver.js'
+
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+/** The events one proxy emitted, in order. */
+export interface Records {
+  readonly all: ProxyEvent[]
+  decisions(): DecisionEvent[]
+  closes(): CloseEvent[]
+  last(): DecisionEvent | undefined
+  /** Resolves once `n` close events have been emitted (each connection or request closes exactly once). */
+  waitForCloses(n: number, timeoutMs?: number): Promise<CloseEvent[]>
+}
+
+/** What a test gets back. */
+export interface Stack {
+  readonly proxy: RunningProxy
+  readonly port: number
+  readonly url: string
+  readonly records: Records
+  readonly policyFile: string
+}
+
+/** Options for `startStack`. */
+export interface StackOptions {
+  /** Policy YAML text. */
+  readonly policy: string
+  /** `--resolve` pins: name → address. */
+  readonly resolve?: Record<string, string>
+  readonly limits?: Partial<Limits>
+  /** Replaces DNS for names that are not pinned; the default fails every lookup (tests never use real DNS). */
+  readonly lookup?: Lookup
+  readonly auth?: 'required' | 'none'
+}
+
+/** Writes the policy to a temp file, starts the proxy on 127.0.0.1:0 and collects its events. */
+export async function startStack(t: Teardown, options: StackOptions): Promise<Stack> {
+  const dir = await mkdtemp(join(tmpdir(), 'guarded-test-'))
+  const policyFile = join(dir, 'policy.yaml')
+  await writeFile(policyFile, options.policy)
+  const lookups: string[] = []
+  const proxy = await startProxy(
+    {
+      policyFiles: [policyFile],
+      listen: [{ host: '127.0.0.1', port: 0 }],
+      admin: { host: '127.0.0.1', port: 0 },
+      resolve: new Map(Object.entries(options.resolve ?? {}).map(([k, v]) => [k, [v]])),
+      sessionId: 'default',
+      auth: options.auth ?? 'none',
+      limits: { ...DEFAULT_LIMITS, drainTimeoutMs: 1_000, ...options.limits },
+    },
+    { env: { ...process.env, XDG_RUNTIME_DIR: dir }, lookup: options.lookup ?? (async (host) => { lookups.push(host); throw Object.assign(new Error('no DNS in tests'), { code: 'ENOTFOUND' }) }) },
+  )
+  t.teardown(() => proxy.close())
+  const records = collect(proxy)
+  const port = proxy.listeners[0]?.port ?? 0
+  return { proxy, port, url: `http://127.0.0.1:${port}`, records, policyFile }
+}
+
+function collect(proxy: RunningProxy): Records {
+  const all: ProxyEvent[] = []
+  const waiters = new Set<() => void>()
+  proxy.events.subscribe((e) => {
+    all.push(e)
+    waiters.forEach((w) => w())
+  })
+  const closes = (): CloseEvent[] => all.filter((e): e is CloseEvent => e.type === 'close')
+  const decisions = (): DecisionEvent[] => all.filter((e): e is DecisionEvent => e.type === 'decision')
+  return {
+    all,
+    decisions,
+    closes,
+    last: () => decisions().at(-1),
+    waitForCloses: (n, timeoutMs = 5_000) =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (closes().length < n) return
+          waiters.delete(check)
+          clearTimeout(timer)
+          resolve(closes())
+        }
+        const timer = setTimeout(() => {
+          waiters.delete(check)
+          reject(new Error(`expected ${n} close events, saw ${closes().length}`))
+        }, timeoutMs)
+        waiters.add(check)
+        check()
+      }),
+  }
+}
