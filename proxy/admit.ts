@@ -21,6 +21,9 @@ export async function admit(record: ConnectionRecord, ctx: ProxyContext, signal:
   const destination = record.destination
   if (!destination) throw new Error('admit called before the target was parsed')
   if (destination.host === RESERVED_HOST) return { ok: false, reason: 'reserved-name', context: { destination } }
+  // No egress goes unrecorded: while the audit log is behind, new connections wait, then are refused.
+  const room = ctx.events.waitForRoom(ctx.limits.auditWaitMs, signal)
+  if (room !== true && !(await room)) return { ok: false, reason: 'audit-unavailable', context: { destination } }
   const policy = ctx.policy.current
   const decision = (record.decision = decide(policy, destination))
   const settled = await settle(decision, record, ctx, signal)

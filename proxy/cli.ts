@@ -1,17 +1,27 @@
 #!/usr/bin/env node
-/** `guarded-proxy`: the command-line entry point. Each subcommand lives in its own module. */
-import { serveCommand } from './serve-command.js'
+/** `guarded-proxy`: the command-line entry point. Subcommands load lazily, so a small command starts fast. */
 
 const USAGE = `usage: guarded-proxy <command> [options]
 
 commands:
-  serve    run the proxy (guarded-proxy serve --help for options)
+  serve     run the proxy (guarded-proxy serve --help for options)
+  audit     print a timeline from an audit log
+  prompt    name the current prompt of this session (from inside a sandbox)
 `
+
+type Command = (args: readonly string[]) => Promise<number>
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./serve-command.js')).serveCommand,
+  audit: async () => (await import('./audit-command.js')).auditCommand,
+  prompt: async () => (await import('./prompt-command.js')).promptCommand,
+}
 
 /** Dispatches to a subcommand and exits with its status. */
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv
-  if (command === 'serve') return serveCommand(rest)
+  const load = command === undefined ? undefined : COMMANDS[command]
+  if (load) return (await load())(rest)
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(USAGE)
     return command === undefined ? 2 : 0

@@ -50,15 +50,28 @@ export type ProxyEvent = DecisionEvent | CloseEvent
 /** A subscriber; it must not throw (a throwing sink is reported, never allowed to break a connection). */
 export type Sink = (event: ProxyEvent) => void
 
+/** A sink that can fall behind tells the bus, so new connections wait instead of going unrecorded. */
+export interface Gate {
+  /** True while the sink holds as many records as it may buffer. */
+  full(): boolean
+  /** Resolves when there is room again (or never: the caller bounds the wait). */
+  room(): Promise<void>
+}
+
 /** Fan-out of records to sinks. */
 export interface EventBus {
   emit(event: ProxyEvent): void
   subscribe(sink: Sink): () => void
+  addGate(gate: Gate): void
+  /** True at once when every gated sink has room; otherwise waits up to `ms` for room. */
+  waitForRoom(ms: number, signal?: AbortSignal): boolean | Promise<boolean>
 }
 
 /** Creates a bus; `onSinkError` hears about sinks that throw. */
 export function createEventBus(onSinkError: (err: unknown) => void = () => {}): EventBus {
   const sinks = new Set<Sink>()
+  const gates: Gate[] = []
+  const full = (): Gate | undefined => gates.find((g) => g.full())
   return {
     emit(event) {
       for (const sink of sinks) {
@@ -73,5 +86,22 @@ export function createEventBus(onSinkError: (err: unknown) => void = () => {}): 
       sinks.add(sink)
       return () => sinks.delete(sink)
     },
+    addGate: (gate) => void gates.push(gate),
+    waitForRoom(ms, signal) {
+      if (!full()) return true // the hot path: no promise, no timer
+      return waitForRoom(full, ms, signal)
+    },
   }
+}
+
+async function waitForRoom(full: () => Gate | undefined, ms: number, signal?: AbortSignal): Promise<boolean> {
+  const deadline = Date.now() + ms
+  for (let gate = full(); gate; gate = full()) {
+    const left = deadline - Date.now()
+    if (left <= 0 || signal?.aborted) return false
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([gate.room(), new Promise((resolve) => (timer = setTimeout(resolve, left)))])
+    clearTimeout(timer)
+  }
+  return true
 }

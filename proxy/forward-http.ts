@@ -1,5 +1,5 @@
 /** Plain-HTTP forwarding with http-proxy, always to the address that was checked, never re-resolved. */
-import { Agent, type IncomingMessage, type ServerResponse } from 'node:http'
+import { Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import httpProxy from 'http-proxy'
 import { UpstreamError } from './errors.js'
@@ -41,14 +41,14 @@ export function createHttpForwarder(limits: Limits): HttpForwarder {
         const sent = countBody(req)
         const done = once(resolve)
         res.once('close', () => done(result(sent.bytes, counter.bytes, res.writableFinished)))
-        proxy.web(req, res, { target: { host: address, port } }, (err) =>
+        proxy.web(req, res, { target: { host: address, port }, agent: keepingPath(agent, req.url) }, (err) =>
           done(result(sent.bytes, counter.bytes, false, upstreamError(err as NodeJS.ErrnoException, address, port))))
       }),
     ws: (req, socket, head, address, port) =>
       new Promise((resolve) => {
         const done = once(resolve)
         socket.once('close', () => done(result(0, 0, true)))
-        proxy.ws(req, socket, head, { target: { host: address, port } }, (err) =>
+        proxy.ws(req, socket, head, { target: { host: address, port }, agent: keepingPath(agent, req.url) }, (err) =>
           done(result(0, 0, false, upstreamError(err as NodeJS.ErrnoException, address, port))))
       }),
     close: () => {
@@ -56,6 +56,20 @@ export function createHttpForwarder(limits: Limits): HttpForwarder {
       agent.destroy()
     },
   }
+}
+
+/**
+ * http-proxy rebuilds the path (`url.parse`, then a join that collapses `//` and rewrites `http:/`), so
+ * `/a//b` would reach the origin as `/a/b`. The agent sees each upstream request before its head is
+ * written and puts back the path the client sent. (An `Expect` request's head is written earlier.)
+ */
+function keepingPath(agent: Agent, path: string | undefined): Agent {
+  const perRequest = Object.create(agent) as Agent & { addRequest(request: ClientRequest, options: object): void }
+  perRequest.addRequest = (request, options) => {
+    if (path !== undefined) request.path = path
+    ;(agent as typeof perRequest).addRequest(request, options)
+  }
+  return perRequest
 }
 
 function countBody(req: IncomingMessage): { bytes: number } {

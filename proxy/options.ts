@@ -1,5 +1,6 @@
 /** The proxy's options: one typed object with defaults, validated at start-up, then frozen. */
 import { ConfigError } from './errors.js'
+import type { AuditLogOptions } from './sinks/audit-log.js'
 
 
 /** Resource limits that keep one client from holding the proxy. */
@@ -18,6 +19,8 @@ export interface Limits {
   readonly connectTimeoutMs: number
   /** On SIGTERM, in-flight connections get this long to finish before they are cut. */
   readonly drainTimeoutMs: number
+  /** While the audit log is behind, a new connection waits this long for room before a 503. */
+  readonly auditWaitMs: number
 }
 
 /** Defaults sized for one proxy serving a handful of agents on a developer machine or in a pod. */
@@ -29,6 +32,7 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   idleTimeoutMs: 300_000,
   connectTimeoutMs: 10_000,
   drainTimeoutMs: 30_000,
+  auditWaitMs: 2_000,
 })
 
 /** Where a listener binds: TCP host and port (0 picks a free one), or a Unix socket path. */
@@ -50,6 +54,8 @@ export interface ServeOptions {
   readonly auth: 'required' | 'none'
   /** File holding the admin API token; when absent one is generated and its path printed. */
   readonly adminTokenFile?: string
+  /** The JSON Lines audit log, when one is wanted. */
+  readonly audit?: AuditLogOptions
   readonly limits: Limits
 }
 

@@ -6,6 +6,7 @@ import { ConfigError } from './errors.js'
 import { createLogger } from './logger.js'
 import { DEFAULT_LIMITS, parseListenAddress, validateOptions, type Limits, type ServeOptions } from './options.js'
 import { startProxy } from './start-proxy.js'
+import type { AuditLogOptions } from './sinks/audit-log.js'
 
 export const SERVE_USAGE = `usage: guarded-proxy serve --policy FILE [options]
 
@@ -16,6 +17,9 @@ export const SERVE_USAGE = `usage: guarded-proxy serve --policy FILE [options]
   --session-id ID        session of clients that send no credentials (with --auth none) [default]
   --auth MODE            required: clients must use http://SESSION_ID:TOKEN@HOST:PORT; none [none]
   --admin-token-file F   admin API token (else one is generated 0600 and its path printed)
+  --audit-log FILE       JSON Lines audit log (- for stdout), reopened on SIGHUP
+  --audit-max-bytes N    rotate the audit log past this size, 0 never [104857600]
+  --audit-keep N         rotated audit files kept [5]
   --max-connections N    open client connections at most [${DEFAULT_LIMITS.maxConnections}]
   --idle-timeout DUR     close tunnels idle this long, e.g. 5m [${DEFAULT_LIMITS.idleTimeoutMs / 1000}s]
   --connect-timeout DUR  upstream connect timeout [${DEFAULT_LIMITS.connectTimeoutMs / 1000}s]
@@ -33,6 +37,9 @@ const FLAGS = {
   auth: { type: 'string' },
   'admin-token-file': { type: 'string' },
   'max-connections': { type: 'string' },
+  'audit-log': { type: 'string' },
+  'audit-max-bytes': { type: 'string' },
+  'audit-keep': { type: 'string' },
   'idle-timeout': { type: 'string' },
   'connect-timeout': { type: 'string' },
   'drain-timeout': { type: 'string' },
@@ -52,7 +59,25 @@ export function parseServeArgs(args: readonly string[]): ServeOptions | 'help' {
     auth: parseAuth(values.auth),
     ...(values['admin-token-file'] !== undefined && { adminTokenFile: values['admin-token-file'] }),
     limits: parseLimits(values),
+    ...(values['audit-log'] !== undefined && { audit: parseAudit(values) }),
   })
+}
+
+function parseAudit(values: Record<string, string | boolean | string[] | undefined>): AuditLogOptions {
+  const count = (flag: string, fallback: number): number => {
+    const text = values[flag]
+    if (typeof text !== 'string') return fallback
+    if (!/^\d{1,12}$/.test(text)) throw new ConfigError(`--${flag} ${text}: expected a whole number`)
+    return Number(text)
+  }
+  return {
+    path: String(values['audit-log']),
+    maxBytes: count('audit-max-bytes', 100 * 1024 * 1024),
+    keep: count('audit-keep', 5),
+    bufferRecords: 10_000,
+    onFull: 'block',
+    redactPromptText: false,
+  }
 }
 
 function parseAuth(value: string | undefined): 'required' | 'none' {
@@ -113,6 +138,7 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
   process.stdout.write(`guarded-proxy admin on ${proxy.admin.url}\n`)
   process.stdout.write(`guarded-proxy admin token in ${proxy.adminToken.file}\n`)
   process.on('SIGHUP', () => {
+    void proxy.reopenLogs().catch((err: Error) => logger.error({ error: err.message }, 'reopening the audit log failed'))
     void proxy.reload().then((r) =>
       r.ok ? logger.info({ rules: r.rules }, 'policy reloaded') : logger.error({ error: r.error.message }, 'policy reload failed; the previous policy stays in force'),
     )

@@ -14,6 +14,7 @@ import { readPolicyFiles } from './read-policy-files.js'
 import { localSelf } from './resolve-checked.js'
 import { createResolver, type Lookup } from './resolver.js'
 import { createSessionStore, type SessionStore } from './sessions.js'
+import { openAuditLog } from './sinks/audit-log.js'
 
 /** A running proxy. */
 export interface RunningProxy {
@@ -26,6 +27,8 @@ export interface RunningProxy {
   policy(): Policy
   /** Re-reads the policy files; on failure the last good policy stays in force and the error is returned. */
   reload(): Promise<{ ok: true; rules: number } | { ok: false; error: Error }>
+  /** Reopens log files (SIGHUP, after logrotate moved them). */
+  reopenLogs(): Promise<void>
   /** Adds a listener whose every connection belongs to `sessionId` (guarded-run's per-run Unix socket). */
   addSessionListener(address: ListenAddress, sessionId: string): Promise<BoundAddress>
   /** Stops accepting, lets in-flight connections finish for up to the drain timeout, then closes. */
@@ -46,6 +49,11 @@ export async function startProxy(options: ServeOptions, deps: StartDependencies 
   const ports = new Set<number>()
   const events = createEventBus((err) => deps.logger?.error({ err }, 'an event sink failed'))
   const sessions = createSessionStore(options.sessionId)
+  const audit = options.audit && (await openAuditLog(options.audit))
+  if (audit) {
+    events.subscribe(audit.sink)
+    events.addGate(audit.gate)
+  }
   const ctx: ProxyContext = {
     policy,
     resolver: createResolver(options.resolve, deps.lookup),
@@ -89,11 +97,13 @@ export async function startProxy(options: ServeOptions, deps: StartDependencies 
       }
     },
     addSessionListener: (address, sessionId) => bind(address, sessionId),
+    reopenLogs: async () => audit?.reopen(),
     async close() {
       ready = false
       await Promise.all(proxies.map((p) => drain(p, options.limits.drainTimeoutMs)))
       forwarder.close()
       await closeServer(adminServer)
+      await audit?.close()
       await adminToken.remove()
     },
   }

@@ -1,0 +1,107 @@
+/**
+ * Reads the standard OTEL_* variables that decide where spans go and what they are called, from the
+ * environment we are handed (never `process.env` directly), so `guarded-run` and tests can run
+ * several proxies with different settings in one process.
+ * Spec: https://opentelemetry.io/docs/specs/otel/protocol/exporter/ and .../configuration/sdk-environment-variables/
+ */
+import { ConfigError } from '../errors.js'
+
+/** Where and how to export, plus the resource the spans are attributed to. */
+export interface OtlpConfig {
+  /** The full traces URL, ending in `/v1/traces` unless a per-signal variable said otherwise. */
+  readonly url: string
+  /** Extra request headers (`OTEL_EXPORTER_OTLP_HEADERS`, then `..._TRACES_HEADERS` over it). */
+  readonly headers: Readonly<Record<string, string>>
+  /** Per-export timeout, when the environment sets one. */
+  readonly timeoutMillis?: number
+  /** Resource attributes, `service.name` always among them. */
+  readonly resource: Readonly<Record<string, string>>
+}
+
+/** Inputs: the `--otlp-endpoint` flag, the environment, and the service name to use when the environment names none. */
+export interface OtlpConfigInput {
+  readonly endpoint?: string | undefined
+  readonly env: NodeJS.ProcessEnv
+  readonly serviceName?: string | undefined
+}
+
+const TRACES_PATH = 'v1/traces'
+
+/** Returns the export settings, or undefined when no endpoint is configured; throws `ConfigError` on an unusable one. */
+export function readOtlpConfig({ endpoint, env, serviceName }: OtlpConfigInput): OtlpConfig | undefined {
+  const url = tracesUrl(endpoint, env)
+  if (url === undefined) return undefined
+  checkProtocol(env)
+  const timeout = firstSet(env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT')
+  const timeoutMillis = timeout === undefined ? undefined : Number(timeout)
+  if (timeoutMillis !== undefined && !(Number.isFinite(timeoutMillis) && timeoutMillis > 0)) {
+    throw new ConfigError(`OTEL_EXPORTER_OTLP_TIMEOUT must be a positive number of milliseconds, not ${JSON.stringify(timeout)}`)
+  }
+  const headers = { ...parseKeyValues(env.OTEL_EXPORTER_OTLP_HEADERS), ...parseKeyValues(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS) }
+  return { url, headers, ...(timeoutMillis !== undefined && { timeoutMillis }), resource: resourceAttributes(env, serviceName) }
+}
+
+/** The flag wins over the environment; a generic endpoint gets `/v1/traces` appended, as the spec says. */
+function tracesUrl(endpoint: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  if (endpoint) return checkedUrl(endpoint.replace(/\/v1\/traces\/?$/, ''), '--otlp-endpoint', true)
+  // OTEL_SDK_DISABLED turns off env-configured export only: an explicit flag is a stronger wish.
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return undefined
+  if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return checkedUrl(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', false)
+  if (env.OTEL_EXPORTER_OTLP_ENDPOINT) return checkedUrl(env.OTEL_EXPORTER_OTLP_ENDPOINT, 'OTEL_EXPORTER_OTLP_ENDPOINT', true)
+  return undefined
+}
+
+function checkedUrl(value: string, source: string, appendPath: boolean): string {
+  let url: URL
+  try {
+    url = new URL(value.trim())
+  } catch {
+    throw new ConfigError(`${source} must be an http:// or https:// URL such as http://127.0.0.1:4318, not ${JSON.stringify(value)}`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`${source} must be an http:// or https:// URL (OTLP over HTTP), not ${JSON.stringify(value)}`)
+  }
+  if (appendPath) url.pathname = url.pathname.replace(/\/?$/, '/') + TRACES_PATH
+  return url.href
+}
+
+/** Only OTLP/HTTP is installed; the collector's HTTP receiver takes JSON even when it is told protobuf, gRPC it would not. */
+function checkProtocol(env: NodeJS.ProcessEnv): void {
+  const protocol = firstSet(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL')?.trim()
+  if (protocol === 'grpc') {
+    throw new ConfigError('OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported: guarded exports spans as OTLP/HTTP JSON; point it at the collector\'s HTTP port (4318) and unset the protocol')
+  }
+}
+
+/** OTEL_SERVICE_NAME beats `service.name` in OTEL_RESOURCE_ATTRIBUTES, which beats our default. */
+function resourceAttributes(env: NodeJS.ProcessEnv, serviceName: string | undefined): Record<string, string> {
+  const attributes = parseKeyValues(env.OTEL_RESOURCE_ATTRIBUTES)
+  const name = env.OTEL_SERVICE_NAME?.trim() || attributes['service.name'] || serviceName || 'guarded-proxy'
+  return { ...attributes, 'service.name': name }
+}
+
+/** `k1=v1,k2=v2` with percent-encoded values (the W3C Baggage shape the OTel spec uses); bad pairs are skipped. */
+export function parseKeyValues(text: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const pair of (text ?? '').split(',')) {
+    const at = pair.indexOf('=')
+    if (at <= 0) continue
+    const key = pair.slice(0, at).trim()
+    const value = decode(pair.slice(at + 1).trim())
+    if (key && value !== undefined) out[key] = value
+  }
+  return out
+}
+
+function decode(value: string): string | undefined {
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    return undefined
+  }
+}
+
+function firstSet(env: NodeJS.ProcessEnv, ...names: string[]): string | undefined {
+  for (const name of names) if (env[name]) return env[name]
+  return undefined
+}
