@@ -1,0 +1,11 @@
+/** The certificate module: make and load the inspection CA, mint and cache per-host leaves. Knows nothing of sockets. */
+export { caPaths, defaultCaDir, type CaDirEnv, type CaPaths } from './ca-dir.js'
+export { readCaInfo, type CaInfo } from './ca-info.js'
+export { describeCa } from './describe-ca.js'
+export { CertError, type CertErrorCode } from './errors.js'
+export { fingerprint } from './fingerprint.js'
+export { initCa, type InitCaOptions } from './init-ca.js'
+export { LeafCache, type Leaf, type LeafCacheOptions } from './leaf-cache.js'
+export { createLeafKey, type LeafKey } from './leaf-key.js'
+export { loadCa, type Ca, type LoadCaOptions } from './load-ca.js'
+export { LEAF_BACKDATE_MS, LEAF_LIFETIME_MS, mintLeaf, type HostKind, type LeafCert } from './mint-leaf.js'
