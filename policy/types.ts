@@ -1,5 +1,6 @@
 /** Shared policy vocabulary: every closed set here is reused as event values and metric labels. */
 import type { ReasonCode } from './reasons.js'
+import type { ApprovalConfig } from './approval-config.js'
 
 /** How a destination stands against the policy, before any approval. */
 export type Classification = 'allowed' | 'blocked' | 'unknown'
@@ -75,6 +76,8 @@ export interface Policy {
   readonly default: DefaultAction
   readonly rules: readonly Rule[]
   readonly allowPrivate: readonly Cidr[]
+  /** The `approval:` section, when the policy has one (the command line may override it). */
+  readonly approval?: Partial<ApprovalConfig>
   /** Files the policy was loaded from, in precedence order. */
   readonly files: readonly string[]
 }

@@ -1,0 +1,10 @@
+/** The policy module's public API: load a policy, decide a destination, check a resolved address. */
+export { loadPolicy } from './load.js'
+export { decide } from './decide.js'
+export { checkAddress, type AddressCheck } from './check-address.js'
+export { normalizeHost, type NormalizedHost } from './normalize-host.js'
+export { PolicyError, type PolicyProblem } from './policy-error.js'
+export type { PolicySource } from './read-source.js'
+export { generatePolicyText } from './generate.js'
+export { REASONS, type ReasonCode } from './reasons.js'
+export type * from './types.js'
