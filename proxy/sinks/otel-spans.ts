@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto'
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api'
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { resourceFromAttributes } from '@opentelemetry/resources'
-import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node'
+import { AlwaysOnSampler, BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node'
 import type { CloseEvent, DecisionEvent, ProxyEvent, Sink } from '../events.js'
 import { readOtlpConfig } from './otlp-config.js'
 import { parseTraceparent } from './parse-traceparent.js'
@@ -39,7 +39,12 @@ export function createSpanSink(options: SpanSinkOptions): SpanSink | undefined {
   if (!config) return undefined
   const exporter = new OTLPTraceExporter({ url: config.url, headers: { ...config.headers }, ...(config.timeoutMillis && { timeoutMillis: config.timeoutMillis }) })
   // Not registered globally: the proxy is a library inside guarded-run, and tests run several at once.
-  const provider = new NodeTracerProvider({ resource: resourceFromAttributes(config.resource), spanProcessors: [new BatchSpanProcessor(exporter)] })
+  const provider = new NodeTracerProvider({
+    resource: resourceFromAttributes(config.resource),
+    // Not parent-based: the client is the party being watched, and its traceparent's sampled flag must not hide its egress.
+    sampler: new AlwaysOnSampler(),
+    spanProcessors: [new BatchSpanProcessor(exporter)],
+  })
   const tracer = provider.getTracer('guarded')
   const open = new Map<string, DecisionEvent>()
   const maxOpen = options.maxOpen ?? 16_384

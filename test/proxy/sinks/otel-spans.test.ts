@@ -1,0 +1,147 @@
+/** The span sink against a real OTLP/HTTP receiver: what the collector gets for each record. */
+import { createHash } from 'node:crypto'
+import t from 'tap'
+import { createEventBus, type DecisionEvent } from '../../../proxy/events.js'
+import { createSpanSink, type SpanSink, type SpanSinkOptions } from '../../../proxy/sinks/otel-spans.js'
+import { close, decision } from './events.js'
+import { startOtlpReceiver, type ReceivedSpan, type Teardown } from './otlp-receiver.js'
+
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736'
+const PARENT_ID = '00f067aa0ba902b7'
+const PROMPT = 'fix the build; the token is hunter2'
+const SERVER = 2
+const ERROR = 2
+
+function start(t: Teardown, options: SpanSinkOptions): SpanSink {
+  const sink = createSpanSink(options)
+  if (!sink) throw new Error('expected a span sink')
+  t.teardown(() => sink.shutdown())
+  return sink
+}
+
+const byId = (spans: ReceivedSpan[], id: string): ReceivedSpan => {
+  const span = spans.find((s) => s.attributes['record.id'] === id)
+  if (!span) throw new Error(`no span for ${id}`)
+  return span
+}
+const nanos = (iso: string, minusMs = 0): string => (BigInt(Date.parse(iso) - minusMs) * 1_000_000n).toString()
+
+t.test('exports one SERVER span per record with the audit keys, a hashed prompt and the client trace', async (t) => {
+  const receiver = await startOtlpReceiver(t)
+  const spans = start(t, { env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: 'guarded-test', OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20abc' } })
+  const bus = createEventBus((err) => {
+    throw err
+  })
+  bus.subscribe(spans.sink)
+  const approval = { 'guarded.approval.by': 'alice', 'guarded.approval.scope': 'session', 'guarded.approval.latency_ms': 2500 }
+  bus.emit({ ...decision('tunnel', { 'guarded.prompt.text': PROMPT, 'guarded.reason': 'approved' }), ...approval } as DecisionEvent)
+  bus.emit(decision('get', { 'record.kind': 'http', 'http.request.method': 'GET', 'trace.parent': `00-${TRACE_ID}-${PARENT_ID}-01`, 'guarded.classification': 'blocked', 'guarded.verdict': 'deny', 'guarded.reason': 'blocked' }))
+  bus.emit(decision('ws', { 'record.kind': 'upgrade', 'http.request.method': 'GET' }))
+  bus.emit(close('get', { 'record.kind': 'http', 'guarded.outcome': 'refused', 'guarded.bytes.sent': 0, 'guarded.bytes.received': 0, 'guarded.duration_ms': 3 }))
+  bus.emit(close('ws', { 'record.kind': 'upgrade', 'guarded.outcome': 'upstream-error', 'error.type': 'ECONNRESET' }))
+  bus.emit(close('tunnel'))
+  await spans.flush()
+
+  const got = receiver.spans()
+  t.equal(got.length, 3)
+  const request = receiver.requests[0]!
+  t.equal(request.path, '/v1/traces')
+  t.match(request.headers['content-type'], /^application\/json/, 'OTLP/HTTP JSON, the only encoding this exporter speaks')
+  t.equal(request.headers.authorization, 'Bearer abc', 'OTEL_EXPORTER_OTLP_HEADERS from the env we passed')
+  t.notOk(receiver.requests.some((r) => r.body.includes('hunter2')), 'the prompt text never leaves as text')
+
+  const tunnel = byId(got, 'tunnel')
+  t.equal(tunnel.name, 'guarded CONNECT')
+  t.equal(tunnel.kind, SERVER)
+  t.equal(tunnel.resource['service.name'], 'guarded-test')
+  t.same(tunnel.attributes, {
+    'record.id': 'tunnel',
+    'record.kind': 'connect',
+    'session.id': 'sess-secret-7f3a',
+    'guarded.prompt.id': 'prompt-secret-91c2',
+    'guarded.prompt.source': 'header',
+    'guarded.prompt.text_sha256': createHash('sha256').update(PROMPT).digest('hex'),
+    'client.address': '127.0.0.1',
+    'server.address': 'api.example-secret.test',
+    'server.port': 443,
+    'network.peer.address': '203.0.113.9',
+    'http.request.method': 'CONNECT',
+    'guarded.classification': 'allowed',
+    'guarded.verdict': 'allow',
+    'guarded.reason': 'approved',
+    'guarded.rule': '*.example-secret.test',
+    'guarded.approval.by': 'alice',
+    'guarded.approval.scope': 'session',
+    'guarded.approval.latency_ms': 2500,
+    'guarded.outcome': 'completed',
+    'guarded.bytes.sent': 100,
+    'guarded.bytes.received': 2000,
+    'guarded.duration_ms': 1500,
+  })
+  t.equal(tunnel.startTimeUnixNano, nanos('2025-01-01T00:00:02.000Z', 1500), 'starts when the connection did, before the decision')
+  t.equal(tunnel.endTimeUnixNano, nanos('2025-01-01T00:00:02.000Z'))
+  t.notOk(tunnel.status?.code, 'success leaves the status unset')
+  t.notOk(tunnel.parentSpanId, 'no traceparent, no parent')
+  t.not(tunnel.traceId, TRACE_ID)
+
+  const get = byId(got, 'get')
+  t.equal(get.name, 'guarded GET')
+  t.equal(get.traceId, TRACE_ID, 'joins the trace the client sent')
+  t.equal(get.parentSpanId, PARENT_ID)
+  t.same(get.status, { code: ERROR, message: 'blocked' })
+  t.equal(get.attributes['trace.parent'], `00-${TRACE_ID}-${PARENT_ID}-01`)
+  t.equal(get.attributes['guarded.outcome'], 'refused')
+  t.notOk('guarded.prompt.text_sha256' in get.attributes, 'no prompt text, no hash')
+
+  const ws = byId(got, 'ws')
+  t.same(ws.status, { code: ERROR, message: 'ECONNRESET' }, 'an upstream error is an error even after an allow')
+  t.equal(ws.attributes['error.type'], 'ECONNRESET')
+})
+
+t.test('--otlp-endpoint wins over the environment and may name the full traces path', async (t) => {
+  const receiver = await startOtlpReceiver(t)
+  const spans = start(t, { endpoint: `${receiver.url}/v1/traces`, env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1', OTEL_SDK_DISABLED: 'true' }, serviceName: 'guarded-sidecar' })
+  spans.sink(decision('a'))
+  spans.sink(close('a'))
+  await spans.flush()
+  t.equal(receiver.requests[0]?.path, '/v1/traces')
+  t.equal(receiver.spans()[0]?.resource['service.name'], 'guarded-sidecar', 'the caller\'s name when the env names none')
+})
+
+t.test('holds a bounded number of open records: the oldest is ended early, shutdown ends the rest', async (t) => {
+  const receiver = await startOtlpReceiver(t)
+  const spans = createSpanSink({ endpoint: receiver.url, env: {}, maxOpen: 2 })!
+  for (const id of ['1', '2', '3']) spans.sink(decision(id))
+  await spans.flush()
+  t.same(receiver.spans().map((s) => s.attributes['record.id']), ['1'], 'the oldest went out when the third arrived')
+  t.notOk('guarded.outcome' in receiver.spans()[0]!.attributes, 'an evicted span carries no close it never saw')
+  t.equal(receiver.spans()[0]!.startTimeUnixNano, nanos('2025-01-01T00:00:00.500Z'), 'it starts at its decision')
+  spans.sink(close('1'))
+  spans.sink(close('2'))
+  await spans.shutdown()
+  t.same(receiver.spans().map((s) => s.attributes['record.id']).sort(), ['1', '2', '3'], 'one span each: a late close adds none')
+  t.equal(byId(receiver.spans(), '2').attributes['guarded.outcome'], 'completed')
+})
+
+t.test('a client that marks its trace unsampled still gets a span: it cannot hide its own egress', async (t) => {
+  const receiver = await startOtlpReceiver(t)
+  const spans = start(t, { endpoint: receiver.url, env: {} })
+  spans.sink(decision('quiet', { 'trace.parent': `00-${TRACE_ID}-${PARENT_ID}-00` }))
+  spans.sink(decision('junk', { 'trace.parent': `00-${'0'.repeat(32)}-${PARENT_ID}-01` }))
+  spans.sink(close('quiet'))
+  spans.sink(close('junk'))
+  await spans.flush()
+  const quiet = byId(receiver.spans(), 'quiet')
+  t.equal(quiet.traceId, TRACE_ID)
+  t.equal(quiet.parentSpanId, PARENT_ID)
+  const junk = byId(receiver.spans(), 'junk')
+  t.notOk(junk.parentSpanId, 'an invalid traceparent starts a new trace')
+  t.equal(junk.attributes['trace.parent'], `00-${'0'.repeat(32)}-${PARENT_ID}-01`, 'and is kept as an attribute for the reader')
+})
+
+t.test('returns undefined when no endpoint is configured', async (t) => {
+  t.equal(createSpanSink({ env: {} }), undefined)
+  t.equal(createSpanSink({ env: { OTEL_SERVICE_NAME: 'x', OTEL_EXPORTER_OTLP_HEADERS: 'a=b' } }), undefined, 'other OTEL_* variables do not turn it on')
+  t.equal(createSpanSink({ endpoint: '', env: {} }), undefined)
+  t.equal(createSpanSink({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_SDK_DISABLED: 'true' } }), undefined)
+})

@@ -1,0 +1,57 @@
+/** The OTEL_* reading for the span sink, as a table: each row is an environment and what it must produce. */
+import t from 'tap'
+import { ConfigError } from '../../../proxy/errors.js'
+import { parseKeyValues, readOtlpConfig, type OtlpConfigInput } from '../../../proxy/sinks/otlp-config.js'
+
+const urls: [why: string, input: OtlpConfigInput, url: string | undefined][] = [
+  ['nothing set: spans are off', { env: {} }, undefined],
+  ['generic endpoint gets the signal path', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' } }, 'http://collector:4318/v1/traces'],
+  ['generic endpoint keeps its own path prefix', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'https://otel.example/ingest/' } }, 'https://otel.example/ingest/v1/traces'],
+  ['the per-signal endpoint is used as given', { env: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:4318/custom', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://other:4318' } }, 'http://c:4318/custom'],
+  ['the flag beats both variables', { endpoint: 'http://flag:4318', env: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:4318/x' } }, 'http://flag:4318/v1/traces'],
+  ['the flag may already name /v1/traces', { endpoint: 'http://flag:4318/v1/traces', env: {} }, 'http://flag:4318/v1/traces'],
+  ['OTEL_SDK_DISABLED turns off an env endpoint', { env: { OTEL_SDK_DISABLED: 'TRUE', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' } }, undefined],
+  ['but not an explicit flag', { endpoint: 'http://flag:4318', env: { OTEL_SDK_DISABLED: 'true' } }, 'http://flag:4318/v1/traces'],
+  ['an empty variable is unset', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: '' } }, undefined],
+]
+for (const [why, input, url] of urls) {
+  t.test(why, async (t) => t.equal(readOtlpConfig(input)?.url, url))
+}
+
+const E = 'http://c:4318'
+const resources: [why: string, env: NodeJS.ProcessEnv, serviceName: string | undefined, resource: Record<string, string>][] = [
+  ['our default name', {}, undefined, { 'service.name': 'guarded-proxy' }],
+  ['the caller\'s name', {}, 'guarded-sidecar', { 'service.name': 'guarded-sidecar' }],
+  ['resource attributes name it over the caller', { OTEL_RESOURCE_ATTRIBUTES: 'service.name=from-attrs,deployment.environment=prod%20eu' }, 'x', { 'service.name': 'from-attrs', 'deployment.environment': 'prod eu' }],
+  ['OTEL_SERVICE_NAME beats everything', { OTEL_SERVICE_NAME: 'svc', OTEL_RESOURCE_ATTRIBUTES: 'service.name=from-attrs' }, 'x', { 'service.name': 'svc' }],
+]
+for (const [why, env, serviceName, resource] of resources) {
+  t.test(`service name: ${why}`, async (t) => t.same(readOtlpConfig({ env: { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: E }, serviceName })?.resource, resource))
+}
+
+t.test('headers: generic then per-signal, percent-decoded; timeout from the per-signal variable first', async (t) => {
+  const config = readOtlpConfig({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_HEADERS: 'a=1,b=two%3Dparts', OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'a=override', OTEL_EXPORTER_OTLP_TIMEOUT: '5000', OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: '2500' } })
+  t.same(config?.headers, { a: 'override', b: 'two=parts' })
+  t.equal(config?.timeoutMillis, 2500)
+  t.notOk('timeoutMillis' in readOtlpConfig({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: E } })!, 'no timeout: the exporter\'s default')
+})
+
+t.test('key=value lists skip what they cannot read', async (t) => {
+  t.same(parseKeyValues(' a = 1 ,=x,novalue,b=%E0%A4%A,c='), { a: '1', c: '' })
+  t.same(parseKeyValues(undefined), {})
+})
+
+const bad: [why: string, input: OtlpConfigInput, message: RegExp][] = [
+  ['not a URL', { endpoint: 'collector:4318:x', env: {} }, /--otlp-endpoint must be an http/],
+  ['a gRPC-only scheme', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'grpc://c:4317' } }, /OTEL_EXPORTER_OTLP_ENDPOINT must be an http/],
+  ['the gRPC protocol', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } }, /grpc is not supported/],
+  ['a timeout that is not a number', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_TIMEOUT: '10s' } }, /positive number of milliseconds/],
+]
+for (const [why, input, message] of bad) {
+  t.test(`refuses to start on ${why}`, async (t) => t.throws(() => readOtlpConfig(input), { name: 'ConfigError', message }))
+}
+
+t.test('protobuf is accepted: the collector\'s HTTP receiver takes JSON on the same port', async (t) => {
+  t.ok(readOtlpConfig({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' } }))
+  t.ok(new ConfigError('x') instanceof Error)
+})

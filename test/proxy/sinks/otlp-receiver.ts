@@ -1,0 +1,88 @@
+/** A real OTLP/HTTP JSON receiver on 127.0.0.1:0 that keeps what it was sent, closed in t.teardown. */
+import { createServer, type IncomingHttpHeaders } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+
+/** An OTLP/JSON attribute value, as the collector's JSON mapping encodes it. */
+export interface AnyValue {
+  readonly stringValue?: string
+  readonly intValue?: string | number
+  readonly doubleValue?: number
+  readonly boolValue?: boolean
+}
+
+/** One received span, attributes flattened to plain values. */
+export interface ReceivedSpan {
+  readonly traceId: string
+  readonly spanId: string
+  readonly parentSpanId?: string
+  readonly name: string
+  readonly kind: number
+  readonly startTimeUnixNano: string
+  readonly endTimeUnixNano: string
+  readonly status?: { readonly code?: number; readonly message?: string }
+  readonly attributes: Record<string, string | number | boolean>
+  readonly resource: Record<string, string | number | boolean>
+}
+
+interface KeyValue {
+  readonly key: string
+  readonly value: AnyValue
+}
+
+/** A running receiver. */
+export interface OtlpReceiver {
+  /** Base URL, without `/v1/traces`. */
+  readonly url: string
+  readonly requests: { readonly path: string; readonly headers: IncomingHttpHeaders; readonly body: string }[]
+  spans(): ReceivedSpan[]
+}
+
+/** The one part of a tap test the helpers need. */
+export interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+/** Starts the receiver. */
+export async function startOtlpReceiver(t: Teardown): Promise<OtlpReceiver> {
+  const requests: OtlpReceiver['requests'] = []
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      requests.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') })
+      const ok = req.method === 'POST' && req.url === '/v1/traces'
+      res.writeHead(ok ? 200 : 404, { 'content-type': 'application/json' }).end(ok ? '{}' : '{"error":"not found"}')
+    })
+  })
+  const sockets = new Set<Socket>()
+  server.on('connection', (socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+    for (const socket of sockets) socket.destroy() // the exporter keeps its connection alive
+    await closed
+  })
+  const { port } = server.address() as AddressInfo
+  return { url: `http://127.0.0.1:${port}`, requests, spans: () => requests.flatMap((r) => spansOf(r.body)) }
+}
+
+function spansOf(body: string): ReceivedSpan[] {
+  const parsed = JSON.parse(body) as {
+    resourceSpans: { resource: { attributes: KeyValue[] }; scopeSpans: { spans: (Omit<ReceivedSpan, 'attributes' | 'resource'> & { attributes: KeyValue[] })[] }[] }[]
+  }
+  return parsed.resourceSpans.flatMap((rs) =>
+    rs.scopeSpans.flatMap((ss) => ss.spans.map((span) => ({ ...span, attributes: flatten(span.attributes), resource: flatten(rs.resource.attributes) }))),
+  )
+}
+
+function flatten(attributes: readonly KeyValue[]): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {}
+  for (const { key, value } of attributes) {
+    const v = value.stringValue ?? value.boolValue ?? value.doubleValue ?? value.intValue
+    if (v !== undefined) out[key] = typeof v === 'string' && value.intValue !== undefined ? Number(v) : v
+  }
+  return out
+}
