@@ -1,14 +1,17 @@
-/** `/v1/` on the admin listener: sessions and prompts (approvals join in a later issue). Every route needs the admin token. */
+/** `/v1/` on the admin listener: sessions, prompts and approvals. Every route needs the admin token. */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { parseDuration } from '../policy/parse-duration.js'
 import type { AdminToken } from './admin-token.js'
 import { BodyError, parsePromptBody, readJsonBody, sendJson } from './read-json-body.js'
 import { SessionError, type SessionStore } from './sessions.js'
+import { listApprovals, settleApproval, streamApprovals } from './approvals/approvals-api.js'
+import type { ApprovalRegistry } from './approvals/create-registry.js'
 
 /** What the API needs. */
 export interface AdminApiContext {
   readonly token: AdminToken
   readonly sessions: SessionStore
+  readonly approvals: ApprovalRegistry
   /** The proxy URL clients should use, without credentials (e.g. http://127.0.0.1:3128). */
   proxyUrl(): string
 }
@@ -21,7 +24,16 @@ const ROUTES: readonly Route[] = [
   ['GET', /^\/v1\/sessions$/, (_req, res, ctx) => sendJson(res, 200, { sessions: ctx.sessions.list() })],
   ['DELETE', /^\/v1\/sessions\/([^/]+)$/, (_req, res, ctx, id) => (ctx.sessions.end(id) ? sendJson(res, 200, { ended: id }) : sendJson(res, 404, { error: `no session ${id}` }))],
   ['PUT', /^\/v1\/sessions\/([^/]+)\/prompt$/, setPrompt],
+  ['GET', /^\/v1\/approvals$/, (_req, res, ctx) => listApprovals(res, ctx.approvals)],
+  ['GET', /^\/v1\/approvals\/events$/, (req, res, ctx) => streamApprovals(req, res, ctx.approvals)],
+  ['POST', /^\/v1\/approvals\/([^/]+)$/, (req, res, ctx, id) => settleApproval(req, res, ctx.approvals, id, decidedBy(req))],
 ]
+
+/** `X-Guarded-Approver: cli|web` names the tool; everything else is the API itself, by token name. */
+function decidedBy(req: IncomingMessage): string {
+  const tool = req.headers['x-guarded-approver']
+  return tool === 'cli' || tool === 'web' ? tool : 'api:admin'
+}
 
 /** Serves a `/v1/` request; returns false when the path is not an API path at all. */
 export async function serveAdminApi(req: IncomingMessage, res: ServerResponse, path: string, ctx: AdminApiContext): Promise<boolean> {

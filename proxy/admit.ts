@@ -28,7 +28,7 @@ export async function admit(record: ConnectionRecord, ctx: ProxyContext, signal:
   const decision = (record.decision = decide(policy, destination))
   const settled = await settle(decision, record, ctx, signal)
   if (settled.verdict !== 'allow') {
-    return { ok: false, reason: settled.reason, context: { destination, ...(decision.rule && { rule: decision.rule }) } }
+    return { ok: false, reason: settled.reason, context: { destination, ...(decision.rule && { rule: decision.rule }), ...(settled.detail && { detail: settled.detail }) } }
   }
   const checked = await resolveChecked(destination, policy, ctx.resolver, ctx.self)
   if (!checked.ok) return { ok: false, reason: checked.reason, context: { destination, detail: checked.detail } }

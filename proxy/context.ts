@@ -6,6 +6,8 @@ import type { SelfAddresses } from './resolve-checked.js'
 import type { Resolver } from './resolver.js'
 import type { AuthMode } from './identify-session.js'
 import type { SessionStore } from './sessions.js'
+import type { ApprovalConfig } from '../policy/approval-config.js'
+import type { ApprovalRegistry } from './approvals/create-registry.js'
 
 /** The policy in force; swapped atomically on reload, read once per connection or request. */
 export interface PolicyRef {
@@ -20,6 +22,9 @@ export interface ProxyContext {
   readonly events: EventBus
   readonly limits: Limits
   readonly sessions: SessionStore
+  readonly approvals: ApprovalRegistry
+  /** The approval settings in force (policy section, overridden by the command line). */
+  approvalConfig(): ApprovalConfig
   readonly auth: AuthMode
   /** The session of unauthenticated clients when `auth` is `none`. */
   readonly defaultSessionId: string

@@ -23,6 +23,9 @@ export interface DecisionEvent {
   readonly 'guarded.verdict': Verdict
   readonly 'guarded.reason': ReasonCode
   readonly 'guarded.rule'?: string
+  readonly 'guarded.approval.by'?: string
+  readonly 'guarded.approval.scope'?: string
+  readonly 'guarded.approval.latency_ms'?: number
   /** W3C `traceparent` the client sent on a plain-HTTP request, so spans can join the agent's trace. */
   readonly 'trace.parent'?: string
 }

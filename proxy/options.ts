@@ -1,6 +1,7 @@
 /** The proxy's options: one typed object with defaults, validated at start-up, then frozen. */
 import { ConfigError } from './errors.js'
 import type { AuditLogOptions } from './sinks/audit-log.js'
+import type { ApprovalConfig } from '../policy/approval-config.js'
 
 
 /** Resource limits that keep one client from holding the proxy. */
@@ -56,6 +57,10 @@ export interface ServeOptions {
   readonly adminTokenFile?: string
   /** The JSON Lines audit log, when one is wanted. */
   readonly audit?: AuditLogOptions
+  /** Approval settings from the command line; they override the policy's `approval:` section. */
+  readonly approval?: Partial<ApprovalConfig>
+  /** Where `always` decisions are kept (a policy overlay loaded above the policy files). */
+  readonly decisionsFile?: string
   readonly limits: Limits
 }
 

@@ -14,6 +14,8 @@ export interface ConnectionRecord {
   sessionId: string
   prompt?: Prompt
   traceParent?: string
+  /** Set when an approval settled this record. */
+  approval?: { readonly by?: string; readonly scope?: string; readonly latencyMs: number }
   method?: string
   destination?: Destination
   decision?: Decision
@@ -51,6 +53,9 @@ export function emitDecision(events: EventBus, record: ConnectionRecord, verdict
     'guarded.verdict': verdict,
     'guarded.reason': reason,
     ...(record.decision?.rule && { 'guarded.rule': record.decision.rule.pattern }),
+    ...(record.approval?.by !== undefined && { 'guarded.approval.by': record.approval.by }),
+    ...(record.approval?.scope !== undefined && { 'guarded.approval.scope': record.approval.scope }),
+    ...(record.approval && { 'guarded.approval.latency_ms': record.approval.latencyMs }),
     ...(record.traceParent && { 'trace.parent': record.traceParent }),
   }
   events.emit(event)

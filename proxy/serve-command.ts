@@ -7,6 +7,7 @@ import { createLogger } from './logger.js'
 import { DEFAULT_LIMITS, parseListenAddress, validateOptions, type Limits, type ServeOptions } from './options.js'
 import { startProxy } from './start-proxy.js'
 import type { AuditLogOptions } from './sinks/audit-log.js'
+import type { ApprovalConfig, HumanApprover } from '../policy/approval-config.js'
 
 export const SERVE_USAGE = `usage: guarded-proxy serve --policy FILE [options]
 
@@ -17,6 +18,9 @@ export const SERVE_USAGE = `usage: guarded-proxy serve --policy FILE [options]
   --session-id ID        session of clients that send no credentials (with --auth none) [default]
   --auth MODE            required: clients must use http://SESSION_ID:TOKEN@HOST:PORT; none [none]
   --admin-token-file F   admin API token (else one is generated 0600 and its path printed)
+  --approver NAME        offer unknown destinations to this approver: api, cli, web, webhook (repeatable)
+  --approval-timeout DUR refuse a parked request when no one decided in time [60s]
+  --decisions FILE       keep approvals made with scope "always" here (a policy overlay)
   --audit-log FILE       JSON Lines audit log (- for stdout), reopened on SIGHUP
   --audit-max-bytes N    rotate the audit log past this size, 0 never [104857600]
   --audit-keep N         rotated audit files kept [5]
@@ -38,6 +42,9 @@ const FLAGS = {
   'admin-token-file': { type: 'string' },
   'max-connections': { type: 'string' },
   'audit-log': { type: 'string' },
+  approver: { type: 'string', multiple: true },
+  'approval-timeout': { type: 'string' },
+  decisions: { type: 'string' },
   'audit-max-bytes': { type: 'string' },
   'audit-keep': { type: 'string' },
   'idle-timeout': { type: 'string' },
@@ -60,6 +67,8 @@ export function parseServeArgs(args: readonly string[]): ServeOptions | 'help' {
     ...(values['admin-token-file'] !== undefined && { adminTokenFile: values['admin-token-file'] }),
     limits: parseLimits(values),
     ...(values['audit-log'] !== undefined && { audit: parseAudit(values) }),
+    ...(values.decisions !== undefined && { decisionsFile: values.decisions }),
+    approval: parseApproval(values.approver, values['approval-timeout']),
   })
 }
 
@@ -80,6 +89,23 @@ function parseAudit(values: Record<string, string | boolean | string[] | undefin
   }
 }
 
+const APPROVERS: readonly HumanApprover[] = ['api', 'cli', 'web', 'webhook']
+
+function parseApproval(approvers: string[] | undefined, timeout: string | undefined): Partial<ApprovalConfig> {
+  const config: { approvers?: HumanApprover[]; timeoutMs?: number } = {}
+  if (approvers) {
+    const bad = approvers.find((a) => !APPROVERS.includes(a as HumanApprover))
+    if (bad !== undefined) throw new ConfigError(`--approver ${bad}: expected one of ${APPROVERS.join(', ')}`)
+    config.approvers = approvers as HumanApprover[]
+  }
+  if (timeout !== undefined) {
+    const ms = parseDuration(timeout)
+    if (ms === undefined) throw new ConfigError(`--approval-timeout ${timeout}: write a duration such as 30s or 2m`)
+    config.timeoutMs = ms
+  }
+  return config
+}
+
 function parseAuth(value: string | undefined): 'required' | 'none' {
   if (value === undefined || value === 'none') return 'none'
   if (value === 'required') return 'required'
@@ -89,7 +115,9 @@ function parseAuth(value: string | undefined): 'required' | 'none' {
 function parsePins(entries: readonly string[]): Map<string, string[]> {
   const pins = new Map<string, string[]>()
   for (const entry of entries) {
-    const [name = '', ip = ''] = entry.split('=', 2)
+    // Split at the first '=' and keep the rest whole: split('=', 2) would silently drop `=junk`.
+    const eq = entry.indexOf('=')
+    const [name, ip] = eq < 0 ? ['', ''] : [entry.slice(0, eq), entry.slice(eq + 1)]
     const host = normalizeHost(name)
     const address = normalizeHost(ip)
     if (!host.ok || host.kind !== 'name' || !address.ok || address.kind === 'name') {

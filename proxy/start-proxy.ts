@@ -1,5 +1,9 @@
 /** Starts the proxy in-process: `guarded-proxy serve` and `guarded-run` share this one function. */
+import { access } from 'node:fs/promises'
 import type { Server } from 'node:http'
+import { DEFAULT_APPROVAL, type ApprovalConfig } from '../policy/approval-config.js'
+import { createApprovalRegistry, type ApprovalRegistry } from './approvals/create-registry.js'
+import { appendDecision } from './approvals/decisions-file.js'
 import type { Policy } from '../policy/types.js'
 import { loadAdminToken, type AdminToken } from './admin-token.js'
 import type { ProxyContext } from './context.js'
@@ -23,6 +27,7 @@ export interface RunningProxy {
   readonly adminToken: AdminToken
   readonly events: EventBus
   readonly sessions: SessionStore
+  readonly approvals: ApprovalRegistry
   /** The policy in force now. */
   policy(): Policy
   /** Re-reads the policy files; on failure the last good policy stays in force and the error is returned. */
@@ -44,7 +49,8 @@ export interface StartDependencies {
 
 /** Loads the policy (refusing to start on a bad one), then binds every listener. */
 export async function startProxy(options: ServeOptions, deps: StartDependencies = {}): Promise<RunningProxy> {
-  const policy = { current: await readPolicyFiles(options.policyFiles) }
+  const policyFiles = await withDecisions(options)
+  const policy = { current: await readPolicyFiles(policyFiles) }
   const adminToken = await loadAdminToken(options.adminTokenFile, deps.env ?? process.env, process.pid)
   const ports = new Set<number>()
   const events = createEventBus((err) => deps.logger?.error({ err }, 'an event sink failed'))
@@ -54,6 +60,16 @@ export async function startProxy(options: ServeOptions, deps: StartDependencies 
     events.subscribe(audit.sink)
     events.addGate(audit.gate)
   }
+  const approvalConfig = (): ApprovalConfig => ({ ...DEFAULT_APPROVAL, ...policy.current.approval, ...options.approval })
+  const approvals = createApprovalRegistry(approvalConfig, {
+    persistAlways: async (query, decision) => {
+      if (!options.decisionsFile) return
+      await appendDecision(options.decisionsFile, query, decision, new Date())
+      const reloaded = await self.reload()
+      if (!reloaded.ok) deps.logger?.error({ error: reloaded.error.message }, 'reloading after an always decision failed')
+    },
+  })
+  sessions.onEnd((id) => approvals.endSession(id))
   const ctx: ProxyContext = {
     policy,
     resolver: createResolver(options.resolve, deps.lookup),
@@ -61,6 +77,8 @@ export async function startProxy(options: ServeOptions, deps: StartDependencies 
     events,
     limits: options.limits,
     sessions,
+    approvals,
+    approvalConfig,
     auth: options.auth,
     defaultSessionId: options.sessionId,
   }
@@ -77,20 +95,21 @@ export async function startProxy(options: ServeOptions, deps: StartDependencies 
   const listeners: BoundAddress[] = []
   for (const address of options.listen) listeners.push(await bind(address))
   const tcp = listeners.find((l) => l.port !== undefined)
-  const adminServer = createAdminServer({ ready: () => ready, api: { token: adminToken, sessions, proxyUrl: () => tcp?.url ?? 'http://127.0.0.1:3128' } })
+  const adminServer = createAdminServer({ ready: () => ready, api: { token: adminToken, sessions, approvals, proxyUrl: () => tcp?.url ?? 'http://127.0.0.1:3128' } })
   const admin = await listen(adminServer, options.admin)
   if (admin.port !== undefined) ports.add(admin.port)
   ready = true
-  return {
+  const self: RunningProxy = {
     listeners,
     admin,
     adminToken,
     events,
     sessions,
+    approvals,
     policy: () => policy.current,
     async reload() {
       try {
-        policy.current = await readPolicyFiles(options.policyFiles)
+        policy.current = await readPolicyFiles(await withDecisions(options))
         return { ok: true, rules: policy.current.rules.length }
       } catch (err) {
         return { ok: false, error: err as Error }
@@ -107,6 +126,14 @@ export async function startProxy(options: ServeOptions, deps: StartDependencies 
       await adminToken.remove()
     },
   }
+  return self
+}
+
+/** The policy files plus the decisions overlay just above them, when it exists. */
+async function withDecisions(options: ServeOptions): Promise<readonly string[]> {
+  if (!options.decisionsFile) return options.policyFiles
+  const exists = await access(options.decisionsFile).then(() => true, () => false)
+  return exists ? [...options.policyFiles, options.decisionsFile] : options.policyFiles
 }
 
 /** Graceful stop: no new connections, idle keep-alives closed, busy ones cut after the timeout. */
