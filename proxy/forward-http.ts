@@ -1,11 +1,13 @@
 /** Plain-HTTP forwarding with http-proxy, always to the address that was checked, never re-resolved. */
 import { Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import httpProxy from 'http-proxy'
 import { UpstreamError } from './errors.js'
 import type { Outcome } from './events.js'
 import { stripHopByHop } from './hop-by-hop.js'
 import type { Limits } from './options.js'
+import { renderRefusal, writeRefusalToSocket } from './refuse.js'
 
 /** Body bytes each way and how the exchange ended. */
 export interface ForwardResult {
@@ -48,8 +50,13 @@ export function createHttpForwarder(limits: Limits): HttpForwarder {
       new Promise((resolve) => {
         const done = once(resolve)
         socket.once('close', () => done(result(0, 0, true)))
-        proxy.ws(req, socket, head, { target: { host: address, port }, agent: keepingPath(agent, req.url) }, (err) =>
-          done(result(0, 0, false, upstreamError(err as NodeJS.ErrnoException, address, port))))
+        proxy.ws(req, socket, head, { target: { host: address, port }, agent: keepingPath(agent, req.url) }, (err) => {
+          const error = upstreamError(err as NodeJS.ErrnoException, address, port)
+          // http-proxy ends the client socket as soon as this returns, before the handler could explain the
+          // failure; so the refusal is written here, unless the origin already answered.
+          if ((socket as Socket).bytesWritten === 0) writeRefusalToSocket(socket, renderRefusal(error.reason, { detail: error.message }))
+          done(result(0, 0, false, error))
+        })
       }),
     close: () => {
       proxy.close()

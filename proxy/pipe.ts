@@ -30,13 +30,29 @@ export function pipe(client: Duplex, upstream: Socket, idleMs: number, head?: Bu
       client.destroy()
       upstream.destroy()
     }
-    client.once('close', finish)
-    upstream.once('close', finish)
+    // A side that closes without ending (destroyed at shutdown, or by a limit) takes the other with it;
+    // otherwise the other side would stay open, and the record unemitted, until the idle timeout.
+    const ended = { client: false, upstream: false }
+    client.once('close', () => {
+      if (!ended.client) teardown('client-closed')
+      finish()
+    })
+    upstream.once('close', () => {
+      if (!ended.upstream) teardown('upstream-closed')
+      finish()
+    })
     client.on('error', (err) => teardown('client-closed', err))
     upstream.on('error', (err) => teardown('upstream-error', err))
-    client.once('end', () => (outcome ??= 'client-closed'))
-    upstream.once('end', () => (outcome ??= 'upstream-closed'))
+    client.once('end', () => {
+      ended.client = true
+      outcome ??= 'client-closed'
+    })
+    upstream.once('end', () => {
+      ended.upstream = true
+      outcome ??= 'upstream-closed'
+    })
     upstream.setTimeout(idleMs, () => teardown('timeout'))
+    client.on('timeout', () => teardown('timeout')) // the listener's own idle limit on the client socket
     if (head && head.length > 0) upstream.write(head)
     client.pipe(upstream)
     upstream.pipe(client)
