@@ -5,7 +5,8 @@
 import { indexOf } from './policy-index.js'
 import { PolicyError, type PolicyProblem } from './policy-error.js'
 import { readSource, type PolicySource } from './read-source.js'
-import type { Cidr, DefaultAction, Policy, Rule } from './types.js'
+import type { AuditSettings, Cidr, DefaultAction, Policy, Rule } from './types.js'
+import type { ApprovalConfig } from './approval-config.js'
 
 /** Loads and merges policy sources (already read by the caller); throws `PolicyError` on any problem. */
 export function loadPolicy(sources: readonly PolicySource[]): Policy {
@@ -14,14 +15,26 @@ export function loadPolicy(sources: readonly PolicySource[]): Policy {
   let defaultAction: DefaultAction = 'ask'
   const rules: Rule[] = []
   const allowPrivate: Cidr[] = []
+  let approval: Partial<ApprovalConfig> | undefined
+  let audit: AuditSettings | undefined
   for (const source of sources) {
     const content = readSource(source, problems)
     defaultAction = content.default ?? defaultAction
+    if (content.approval) approval = { ...approval, ...content.approval }
+    if (content.audit) audit = { ...audit, ...content.audit }
     rules.push(...content.rules)
     allowPrivate.push(...content.allowPrivate)
   }
   if (problems.length > 0) throw new PolicyError(problems)
-  const policy: Policy = deepFreeze({ version: 1, default: defaultAction, rules, allowPrivate, files: sources.map((s) => s.file) })
+  const policy: Policy = deepFreeze({
+    version: 1,
+    default: defaultAction,
+    rules,
+    allowPrivate,
+    ...(approval && { approval }),
+    ...(audit && { audit }),
+    files: sources.map((s) => s.file),
+  })
   indexOf(policy) // compile now, so the first connection does not pay for it and a bad index fails here
   return policy
 }

@@ -7,7 +7,9 @@ import { normalizeHost } from './normalize-host.js'
 import { parseCidr } from './parse-cidr.js'
 import { parsePattern } from './parse-pattern.js'
 import type { PolicyProblem } from './policy-error.js'
-import type { Cidr, DefaultAction, Layer, Rule, SourceRef } from './types.js'
+import type { AuditSettings, Cidr, DefaultAction, Layer, Rule, SourceRef } from './types.js'
+import type { ApprovalConfig } from './approval-config.js'
+import { readApproval, readAudit, type Report } from './read-settings.js'
 
 /** One policy source as the caller read it; `policy/` never touches the file system itself. */
 export interface PolicySource {
@@ -21,6 +23,8 @@ export interface SourceContent {
   default?: DefaultAction
   readonly rules: Rule[]
   readonly allowPrivate: Cidr[]
+  approval?: Partial<ApprovalConfig>
+  audit?: AuditSettings
 }
 
 interface Reader {
@@ -39,6 +43,12 @@ const KEYS: Readonly<Record<string, KeyReader>> = {
   allow: (value, _key, r) => readRules(value, 'allow', r),
   block: (value, _key, r) => readRules(value, 'block', r),
   allow_private: readAllowPrivate,
+  approval: (value, _key, r) => (r.content.approval = { ...r.content.approval, ...readApproval(value, reporter(r)) }),
+  audit: (value, _key, r) => (r.content.audit = { ...r.content.audit, ...readAudit(value, reporter(r)) }),
+}
+
+function reporter(r: Reader): Report {
+  return (node, message, fix) => report(r, offset(node), message, fix)
 }
 
 /** Parses one source, appending its problems to `problems`; the content is only meaningful if none were added. */

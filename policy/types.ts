@@ -76,8 +76,16 @@ export interface Policy {
   readonly default: DefaultAction
   readonly rules: readonly Rule[]
   readonly allowPrivate: readonly Cidr[]
+  /** The `audit:` section. */
+  readonly audit?: AuditSettings
   /** The `approval:` section, when the policy has one (the command line may override it). */
   readonly approval?: Partial<ApprovalConfig>
   /** Files the policy was loaded from, in precedence order. */
   readonly files: readonly string[]
+}
+
+/** The `audit:` section: what happens when the audit log cannot keep up, and prompt text redaction. */
+export interface AuditSettings {
+  readonly onFull?: 'block' | 'drop'
+  readonly redactPromptText?: boolean
 }

@@ -55,7 +55,7 @@ export async function startProxy(options: ServeOptions, deps: StartDependencies 
   const ports = new Set<number>()
   const events = createEventBus((err) => deps.logger?.error({ err }, 'an event sink failed'))
   const sessions = createSessionStore(options.sessionId)
-  const audit = options.audit && (await openAuditLog(options.audit))
+  const audit = options.audit && (await openAuditLog({ ...options.audit, ...definedOnly(policy.current.audit) }))
   if (audit) {
     events.subscribe(audit.sink)
     events.addGate(audit.gate)
@@ -149,4 +149,8 @@ async function drain(proxy: ProxyServer, timeoutMs: number): Promise<void> {
 
 function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()))
+}
+
+function definedOnly<T extends object>(value: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(value ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>
 }

@@ -64,7 +64,8 @@ interface Pending {
 
 /** Hooks the registry calls: the reviewer, and where `always` decisions are written. */
 export interface RegistryHooks {
-  readonly review?: (view: ApprovalView) => Promise<Review>
+  /** Runs the auto-reviewer, or returns undefined when none is configured (humans are offered at once). */
+  readonly review?: (view: ApprovalView) => Promise<Review> | undefined
   readonly persistAlways?: (query: ApprovalQuery, decision: ApprovalDecision) => Promise<void>
   readonly now?: () => number
 }
@@ -118,8 +119,9 @@ export function createApprovalRegistry(config: () => ApprovalConfig, hooks: Regi
     emit({ type: 'settled', approval: { ...view(p), decision: 'deny', scope: 'once', by, decided_at: new Date(now()).toISOString() } })
   }
   const offer = (p: Pending): void => {
-    if (!hooks.review) return emit({ type: 'offered', approval: view(p) })
-    hooks.review(view(p)).then(
+    const reviewing = hooks.review?.(view(p))
+    if (!reviewing) return emit({ type: 'offered', approval: view(p) })
+    reviewing.then(
       (review) => {
         if (!byId.has(p.id)) return
         if (review.kind === 'decide') return void settle(p, { decision: review.decision, scope: 'session', by: 'reviewer' })
