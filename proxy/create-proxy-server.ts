@@ -31,6 +31,9 @@ export function createProxyServer(ctx: ProxyContext, forwarder: HttpForwarder, l
   const sockets = new Set<Socket>()
   server.on('connection', (socket: Socket) => admitConnection(socket, sockets, ctx))
   server.on('request', (req, res) => void handleRequest(req, res, ctx, forwarder, listener))
+  // Without this listener Node answers `Expect: 100-continue` at once, inviting an upload the policy
+  // may refuse; the handler sends 100 itself only after the request is admitted.
+  server.on('checkContinue', (req, res) => void handleRequest(req, res, ctx, forwarder, listener))
   server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleConnect(req, socket, head, ctx, listener))
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleUpgrade(req, socket, head, ctx, forwarder, listener))
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(err, socket, ctx))

@@ -27,7 +27,7 @@ export async function handleRequest(req: IncomingMessage, res: ServerResponse, c
     const admission = await admit(record, ctx, abortOnResponseClose(res))
     if (!admission.ok) return refuseRecord(refuseWith, record, ctx, admission.reason, admission.context)
     emitDecision(ctx.events, record, 'allow', record.decision?.reason ?? 'allowed')
-    prepareUpstreamRequest(req, target.path, formatAuthority(target.destination, 80))
+    prepareUpstreamRequest(req, res, target.path, formatAuthority(target.destination, 80))
     const result = await forwarder.web(req, res, admission.address, target.destination.port)
     Object.assign(record, { bytesSent: result.sent, bytesReceived: result.received, outcome: result.outcome })
     if (result.error) throw result.error
@@ -39,7 +39,12 @@ export async function handleRequest(req: IncomingMessage, res: ServerResponse, c
 }
 
 /** Origin-form path, no hop-by-hop headers, and a Host header even from HTTP/1.0 clients. */
-function prepareUpstreamRequest(req: IncomingMessage, path: string, authority: string): void {
+function prepareUpstreamRequest(req: IncomingMessage, res: ServerResponse, path: string, authority: string): void {
+  // The proxy invites the body itself once admitted (RFC 9110 §10.1.1); the origin need not wait for it.
+  if (req.headers.expect?.toLowerCase() === '100-continue') {
+    delete req.headers.expect
+    res.writeContinue()
+  }
   stripHopByHop(req.headers)
   req.url = path
   req.headers.host ??= authority
