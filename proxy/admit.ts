@@ -28,7 +28,8 @@ export async function admit(record: ConnectionRecord, ctx: ProxyContext, signal:
   const decision = (record.decision = decide(policy, destination))
   const settled = await settle(decision, record, ctx, signal)
   if (settled.verdict !== 'allow') {
-    return { ok: false, reason: settled.reason, context: { destination, ...(decision.rule && { rule: decision.rule }), ...(settled.detail && { detail: settled.detail }) } }
+    const detail = settled.detail ?? (decision.reason === 'port-not-allowed' && settled.reason !== 'port-not-allowed' ? `the host is allowed on other ports only (port-not-allowed)` : undefined)
+    return { ok: false, reason: settled.reason, context: { destination, ...(decision.rule && { rule: decision.rule }), ...(detail && { detail }) } }
   }
   const checked = await resolveChecked(destination, policy, ctx.resolver, ctx.self)
   if (!checked.ok) return { ok: false, reason: checked.reason, context: { destination, detail: checked.detail } }

@@ -5,7 +5,8 @@ import { DEFAULT_APPROVAL, type ApprovalConfig } from '../policy/approval-config
 import { createApprovalRegistry, type ApprovalRegistry } from './approvals/create-registry.js'
 import { appendDecision } from './approvals/decisions-file.js'
 import type { Policy } from '../policy/types.js'
-import { loadAdminToken, type AdminToken } from './admin-token.js'
+import { loadAdminToken, runtimeDir, type AdminToken } from './admin-token.js'
+import { writeDiscovery } from './approvals/discovery.js'
 import type { ProxyContext } from './context.js'
 import { createAdminServer } from './create-admin-server.js'
 import { createProxyServer, type ProxyServer } from './create-proxy-server.js'
@@ -45,6 +46,8 @@ export interface StartDependencies {
   readonly lookup?: Lookup
   readonly logger?: Logger
   readonly env?: NodeJS.ProcessEnv
+  /** What `guarded-proxy approvals` shows for this proxy: `serve` unless a launcher names its run. */
+  readonly label?: string
 }
 
 /** Loads the policy (refusing to start on a bad one), then binds every listener. */
@@ -98,6 +101,16 @@ export async function startProxy(options: ServeOptions, deps: StartDependencies 
   const adminServer = createAdminServer({ ready: () => ready, api: { token: adminToken, sessions, approvals, proxyUrl: () => tcp?.url ?? 'http://127.0.0.1:3128' } })
   const admin = await listen(adminServer, options.admin)
   if (admin.port !== undefined) ports.add(admin.port)
+  // Approvers in another terminal find this proxy by its discovery file (removed again on close);
+  // a runtime directory we cannot write costs discovery only, never the proxy.
+  const discovery = await writeDiscovery(runtimeDir(deps.env ?? process.env), {
+    pid: process.pid,
+    admin_url: admin.url,
+    token_file: adminToken.file,
+    proxy_urls: listeners.map((l) => l.url),
+    started_at: new Date().toISOString(),
+    label: deps.label ?? 'serve',
+  }).catch((err: Error) => void deps.logger?.error({ error: err.message }, 'writing the discovery file failed'))
   ready = true
   const self: RunningProxy = {
     listeners,
@@ -124,6 +137,7 @@ export async function startProxy(options: ServeOptions, deps: StartDependencies 
       await closeServer(adminServer)
       await audit?.close()
       await adminToken.remove()
+      await discovery?.remove()
     },
   }
   return self
