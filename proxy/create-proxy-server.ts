@@ -29,21 +29,26 @@ export function createProxyServer(ctx: ProxyContext, forwarder: HttpForwarder, l
     noDelay: true,
   })
   const sockets = new Set<Socket>()
-  server.on('connection', (socket: Socket) => admitConnection(socket, sockets, ctx))
-  server.on('request', (req, res) => void handleRequest(req, res, ctx, forwarder, listener))
+  // Sockets turned away at the limit: Node's parser is already attached, so every handler checks this
+  // set and ignores what the parser still hands over (the socket is already ending with its 503).
+  const refused = new WeakSet<object>()
+  const served = (req: IncomingMessage): boolean => !refused.has(req.socket)
+  server.on('connection', (socket: Socket) => admitConnection(socket, sockets, refused, ctx))
+  server.on('request', (req, res) => served(req) && void handleRequest(req, res, ctx, forwarder, listener))
   // Without this listener Node answers `Expect: 100-continue` at once, inviting an upload the policy
   // may refuse; the handler sends 100 itself only after the request is admitted.
-  server.on('checkContinue', (req, res) => void handleRequest(req, res, ctx, forwarder, listener))
-  server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleConnect(req, socket, head, ctx, listener))
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleUpgrade(req, socket, head, ctx, forwarder, listener))
+  server.on('checkContinue', (req, res) => served(req) && void handleRequest(req, res, ctx, forwarder, listener))
+  server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => served(req) && void handleConnect(req, socket, head, ctx, listener))
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => served(req) && void handleUpgrade(req, socket, head, ctx, forwarder, listener))
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(err, socket, ctx))
   return { server, sockets }
 }
 
 /** Counts the connection, or turns it away with a 503 when the proxy is full. */
-function admitConnection(socket: Socket, sockets: Set<Socket>, ctx: ProxyContext): void {
+function admitConnection(socket: Socket, sockets: Set<Socket>, refused: WeakSet<object>, ctx: ProxyContext): void {
   socket.on('error', () => {}) // a reset client must never crash the process; handlers see 'close'
   if (sockets.size >= ctx.limits.maxConnections) {
+    refused.add(socket)
     const record = openRecord('connect', socket.remoteAddress ?? '', ctx.defaultSessionId)
     emitDecision(ctx.events, record, 'deny', 'too-many-connections')
     record.outcome = 'refused'

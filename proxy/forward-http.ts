@@ -29,9 +29,18 @@ export function createHttpForwarder(limits: Limits): HttpForwarder {
   // The pool is keyed by the checked address (host:port of the target we pass), never by name.
   const agent = new Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', timeout: limits.idleTimeoutMs })
   const proxy = httpProxy.createProxyServer({ agent, xfwd: false, proxyTimeout: limits.idleTimeoutMs, ignorePath: false })
+  // A client that hangs up mid-download must not leave us reading the body for nobody.
+  proxy.on('proxyReq', (proxyReq, _req, res) => {
+    res.once('close', () => {
+      if (!res.writableFinished) proxyReq.destroy()
+    })
+  })
   const received = new WeakMap<IncomingMessage, { bytes: number }>()
-  proxy.on('proxyRes', (proxyRes, req) => {
+  proxy.on('proxyRes', (proxyRes, req, res) => {
     stripHopByHop(proxyRes.headers)
+    // http-proxy answers with the client's Connection header, which we stripped; say close when the
+    // client asked for it (RFC 9112 §9.6) so the slot is not held open.
+    if (!res.shouldKeepAlive) req.headers.connection = 'close'
     const counter = received.get(req)
     if (counter) proxyRes.on('data', (chunk: Buffer) => (counter.bytes += chunk.length))
   })
