@@ -36,12 +36,13 @@ export interface ApprovalConfig {
 
 /**
  * Defaults: a minute is long enough for a person to look, short enough for clients that retry
- * (pip gives up after 15 s and comes back). 64 parked per session is more than any agent runs in
- * parallel; 1,024 in all keeps a flood to a few MB and well under the default fd limit.
+ * (pip gives up after 15 s and comes back). A parked request costs one client socket and a few KB;
+ * 128 per session covers a package manager opening 100 connections to one new host at once, and 512
+ * in all keeps a flood to a few MB and half of the common 1,024 file-descriptor soft limit.
  */
 export const DEFAULT_APPROVAL: ApprovalConfig = Object.freeze({
   timeoutMs: 60_000,
-  maxPendingPerSession: 64,
-  maxPendingTotal: 1_024,
+  maxPendingPerSession: 128,
+  maxPendingTotal: 512,
   approvers: [],
 })

@@ -26,7 +26,13 @@ export async function admit(record: ConnectionRecord, ctx: ProxyContext, signal:
   if (room !== true && !(await room)) return { ok: false, reason: 'audit-unavailable', context: { destination } }
   const policy = ctx.policy.current
   const decision = (record.decision = decide(policy, destination))
-  const settled = await settle(decision, record, ctx, signal)
+  // Audit mode (explicit, never a fallback) seeks no approval and refuses nothing the policy would:
+  // the record says what enforce would have done. Address safety below still refuses, because a
+  // private address or a loop back into the proxy attacks the host it runs on, not a policy choice.
+  if (policy.mode === 'audit') record.wouldVerdict = decision.action
+  const settled = policy.mode === 'audit' ? { verdict: 'allow' as const, reason: decision.reason } : await settle(decision, record, ctx, signal)
+  // An approval's outcome is the reason of record (approved, approval-denied, …), not the policy's `unknown`.
+  if (decision.action === 'ask') record.decision = { ...decision, reason: settled.reason }
   if (settled.verdict !== 'allow') {
     const detail = settled.detail ?? (decision.reason === 'port-not-allowed' && settled.reason !== 'port-not-allowed' ? `the host is allowed on other ports only (port-not-allowed)` : undefined)
     return { ok: false, reason: settled.reason, context: { destination, ...(decision.rule && { rule: decision.rule }), ...(detail && { detail }) } }

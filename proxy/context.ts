@@ -8,6 +8,7 @@ import type { AuthMode } from './identify-session.js'
 import type { SessionStore } from './sessions.js'
 import type { ApprovalConfig } from '../policy/approval-config.js'
 import type { ApprovalRegistry } from './approvals/create-registry.js'
+import type { Inspection } from './tls-inspection.js'
 
 /** The policy in force; swapped atomically on reload, read once per connection or request. */
 export interface PolicyRef {
@@ -28,4 +29,6 @@ export interface ProxyContext {
   readonly auth: AuthMode
   /** The session of unauthenticated clients when `auth` is `none`. */
   readonly defaultSessionId: string
+  /** TLS inspection (CA, leaves, credentials, upstream pools); absent in contexts built without it. */
+  readonly inspection?: Inspection
 }

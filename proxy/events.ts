@@ -1,5 +1,5 @@
 /** The record bus: stages emit finished records here once; sinks (audit log, spans, metrics) subscribe. */
-import type { Classification, Verdict } from '../policy/types.js'
+import type { Action, Classification, Verdict } from '../policy/types.js'
 import type { ReasonCode } from '../policy/reasons.js'
 import type { PromptSource } from './sessions.js'
 
@@ -19,9 +19,13 @@ export interface DecisionEvent {
   readonly 'server.port'?: number
   readonly 'network.peer.address'?: string
   readonly 'http.request.method'?: string
+  /** The canonical request path, query removed, for plain-HTTP and inspected requests. */
+  readonly 'url.path'?: string
   readonly 'guarded.classification'?: Classification
   readonly 'guarded.verdict': Verdict
   readonly 'guarded.reason': ReasonCode
+  /** Audit mode only: what enforce would have done; its presence says the proxy was in audit mode. */
+  readonly 'guarded.would_verdict'?: Action
   readonly 'guarded.rule'?: string
   readonly 'guarded.approval.by'?: string
   readonly 'guarded.approval.scope'?: string

@@ -1,14 +1,21 @@
 /** A `CONNECT host:port` tunnel, from request line to close, read top to bottom. */
 import type { IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
+import { needsInspection } from '../policy/decide-request.js'
 import { admit } from './admit.js'
+import { clientGone } from './client-gone.js'
 import { attachSession, type ListenerInfo } from './attach-session.js'
+import { checkClientHello } from './check-client-hello.js'
 import { connectTo } from './connect-to.js'
 import type { ProxyContext } from './context.js'
 import { parseConnectTarget } from './parse-target.js'
 import { pipe } from './pipe.js'
-import { emitClose, emitDecision, openRecord } from './record.js'
+import { emitClose, emitDecision, openRecord, type ConnectionRecord } from './record.js'
 import { refuseRecord, refuseRecordWithError, toSocket } from './refuse-record.js'
+import { inspectTunnel } from './inspect-tunnel.js'
+import { readFirstBytes } from './tls-first-bytes.js'
+import { refuseOpenTunnel } from './tls-refuse-tunnel.js'
 
 const ESTABLISHED = 'HTTP/1.1 200 Connection established\r\n\r\n'
 
@@ -17,17 +24,26 @@ export async function handleConnect(req: IncomingMessage, socket: Duplex, head: 
   const record = openRecord('connect', req.socket.remoteAddress ?? '', ctx.defaultSessionId)
   record.method = 'CONNECT'
   const refuseWith = toSocket(socket)
-  const aborted = abortOnClose(socket)
+  const aborted = clientGone(socket)
   try {
     record.destination = parseConnectTarget(req.url ?? '')
     const unidentified = attachSession(record, req, listener, ctx)
     if (unidentified) return refuseRecord(refuseWith, record, ctx, 'auth-required', { detail: unidentified })
     const admission = await admit(record, ctx, aborted)
     if (!admission.ok) return refuseRecord(refuseWith, record, ctx, admission.reason, admission.context)
-    emitDecision(ctx.events, record, 'allow', record.decision?.reason ?? 'allowed')
-    const upstream = await connectTo(admission.address, record.destination.port, ctx.limits.connectTimeoutMs, aborted)
+    const inspector = ctx.inspection?.current()
+    if (inspector && needsInspection(ctx.policy.current, record.destination)) return await inspectTunnel(socket, head, record, admission.address, ctx, inspector)
+    const allow = (): void => void emitDecision(ctx.events, record, 'allow', record.decision?.reason ?? 'allowed')
+    // An unreachable upstream is an allowed tunnel that failed: the decision says allow, the close says why.
+    const upstream = await connectTo(admission.address, record.destination.port, ctx.limits.connectTimeoutMs, aborted).catch((err: unknown) => (allow(), Promise.reject(err)))
     socket.write(ESTABLISHED)
-    const result = await pipe(socket, upstream, ctx.limits.idleTimeoutMs, head)
+    // No client byte reaches the destination before the ClientHello names it (check-client-hello.ts: what that stops).
+    const first = await readFirstBytes(socket, head, ctx.limits.headersTimeoutMs, upstream)
+    const hello = checkClientHello(first, record.destination, (ctx.policy.current.tlsPorts ?? [443]).includes(record.destination.port))
+    if (!hello.ok && !first.closed) return (upstream.destroy(), refuseRecord(refuseOpenTunnel(socket, first, hello.reason), record, ctx, hello.reason, { destination: record.destination, detail: hello.detail }))
+    allow()
+    if (first.closed) return closedEarly(socket, upstream, record)
+    const result = await pipe(socket, upstream, ctx.limits.idleTimeoutMs, first.bytes)
     Object.assign(record, { bytesSent: result.sent, bytesReceived: result.received, outcome: result.outcome, errorType: result.errorType })
   } catch (err) {
     refuseRecordWithError(refuseWith, record, ctx, err)
@@ -36,9 +52,10 @@ export async function handleConnect(req: IncomingMessage, socket: Duplex, head: 
   }
 }
 
-/** An AbortSignal that fires when the client goes away, so parked or connecting work stops. */
-export function abortOnClose(socket: Duplex): AbortSignal {
-  const controller = new AbortController()
-  socket.once('close', () => controller.abort())
-  return controller.signal
+/** A side closed while the first bytes were awaited: flush what the upstream sent, and record the short tunnel. */
+function closedEarly(socket: Duplex, upstream: Socket, record: ConnectionRecord): void {
+  Object.assign(record, { bytesSent: upstream.bytesWritten, bytesReceived: upstream.bytesRead, outcome: upstream.destroyed || upstream.readableEnded ? 'upstream-closed' : 'client-closed' })
+  upstream.destroy()
+  socket.end()
 }
+

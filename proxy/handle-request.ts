@@ -1,6 +1,7 @@
 /** A plain-HTTP proxy request (`GET http://host/path`), classified on its own even on a kept-alive connection. */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { admit } from './admit.js'
+import { clientGone } from './client-gone.js'
 import { attachSession, type ListenerInfo } from './attach-session.js'
 import { checkProtocol } from './check-protocol.js'
 import type { ProxyContext } from './context.js'
@@ -24,7 +25,7 @@ export async function handleRequest(req: IncomingMessage, res: ServerResponse, c
     if (unidentified) return refuseRecord(refuseWith, record, ctx, 'auth-required', { detail: unidentified })
     record.traceParent = traceParent(req)
     if (target.destination.host === RESERVED_HOST) return await serveInternal(req, res, target.path, record, ctx)
-    const admission = await admit(record, ctx, abortOnResponseClose(res))
+    const admission = await admit(record, ctx, clientGone(res))
     if (!admission.ok) return refuseRecord(refuseWith, record, ctx, admission.reason, admission.context)
     emitDecision(ctx.events, record, 'allow', record.decision?.reason ?? 'allowed')
     prepareUpstreamRequest(req, res, target.path, formatAuthority(target.destination, 80))
@@ -54,10 +55,4 @@ function prepareUpstreamRequest(req: IncomingMessage, res: ServerResponse, path:
 function traceParent(req: IncomingMessage): string | undefined {
   const value = req.headers.traceparent
   return typeof value === 'string' && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(value) ? value : undefined
-}
-
-function abortOnResponseClose(res: ServerResponse): AbortSignal {
-  const controller = new AbortController()
-  res.once('close', () => controller.abort())
-  return controller.signal
 }

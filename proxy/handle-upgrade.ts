@@ -7,7 +7,7 @@ import { checkProtocol } from './check-protocol.js'
 import type { ProxyContext } from './context.js'
 import { BadTargetError } from './errors.js'
 import type { HttpForwarder } from './forward-http.js'
-import { abortOnClose } from './handle-connect.js'
+import { clientGone } from './client-gone.js'
 import { stripHopByHop } from './hop-by-hop.js'
 import { parseHttpTarget } from './parse-target.js'
 import { emitClose, emitDecision, openRecord } from './record.js'
@@ -27,7 +27,7 @@ export async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: 
     record.destination = target.destination
     const unidentified = attachSession(record, req, listener, ctx)
     if (unidentified) return refuseRecord(refuseWith, record, ctx, 'auth-required', { detail: unidentified })
-    const admission = await admit(record, ctx, abortOnClose(socket))
+    const admission = await admit(record, ctx, clientGone(socket))
     if (!admission.ok) return refuseRecord(refuseWith, record, ctx, admission.reason, admission.context)
     emitDecision(ctx.events, record, 'allow', record.decision?.reason ?? 'allowed')
     stripHopByHop(req.headers, true)

@@ -55,12 +55,29 @@ export interface ServeOptions {
   readonly auth: 'required' | 'none'
   /** File holding the admin API token; when absent one is generated and its path printed. */
   readonly adminTokenFile?: string
+  /** OTLP/HTTP endpoint for spans; otherwise the standard OTEL_EXPORTER_OTLP_* variables decide. */
+  readonly otlpEndpoint?: string
+  /** A separate listener for `/metrics` only (for a Service and Prometheus), besides the admin one. */
+  readonly metricsListen?: ListenAddress
   /** The JSON Lines audit log, when one is wanted. */
   readonly audit?: AuditLogOptions
   /** Approval settings from the command line; they override the policy's `approval:` section. */
   readonly approval?: Partial<ApprovalConfig>
   /** Where `always` decisions are kept (a policy overlay loaded above the policy files). */
   readonly decisionsFile?: string
+  /** Managed requirements (`--requirements`); else `/etc/guarded/requirements.yaml` when it exists. */
+  readonly requirementsFile?: string
+  /** `--allow` / `--block` patterns: the command-line layer, above every file, below the requirements. */
+  readonly allow?: readonly string[]
+  readonly block?: readonly string[]
+  /** `--mode audit|enforce`, over the files' `mode:` (requirements may forbid audit). */
+  readonly mode?: 'enforce' | 'audit'
+  /** Reload when a policy file changes (`serve` does; embedded proxies opt in). */
+  readonly watchPolicy?: boolean
+  /** The inspection CA's directory (`--ca-dir`); default `$XDG_CONFIG_HOME/guarded/ca`. Read only when a rule needs inspection. */
+  readonly caDir?: string
+  /** Extra PEM CAs trusted for upstream certificates of inspected hosts (`--upstream-ca`), besides the public roots. */
+  readonly upstreamCaFile?: string
   readonly limits: Limits
 }
 
@@ -79,7 +96,7 @@ export function parseListenAddress(text: string, flag: string): ListenAddress {
 
 /** Validates and freezes the options; every problem is a ConfigError that names the flag. */
 export function validateOptions(options: ServeOptions): ServeOptions {
-  if (options.policyFiles.length === 0) throw new ConfigError('serve needs at least one --policy FILE (try policy/default.yaml)')
+  // No --policy means the discovered layers (system, user, trusted project); none at all fails at load.
   if (options.listen.length === 0) throw new ConfigError('serve needs at least one --listen HOST:PORT')
   for (const [name, value] of Object.entries(options.limits)) {
     if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`limit ${name} must be a positive integer, got ${value}`)

@@ -1,7 +1,7 @@
 /** One connection's or request's record: filled in by the stages, emitted as exactly one decision and one close. */
 import { randomUUID } from 'node:crypto'
 import type { ReasonCode } from '../policy/reasons.js'
-import type { Decision, Destination, Verdict } from '../policy/types.js'
+import type { Action, Decision, Destination, Verdict } from '../policy/types.js'
 import type { CloseEvent, DecisionEvent, EventBus, Outcome } from './events.js'
 import type { Prompt } from './sessions.js'
 
@@ -17,6 +17,10 @@ export interface ConnectionRecord {
   /** Set when an approval settled this record. */
   approval?: { readonly by?: string; readonly scope?: string; readonly latencyMs: number }
   method?: string
+  /** Audit mode only: what enforce would have done (`ask` = it would have sought an approval). */
+  wouldVerdict?: Action
+  /** Canonical request path, query removed (requests only). */
+  path?: string
   destination?: Destination
   decision?: Decision
   peerAddress?: string
@@ -49,9 +53,11 @@ export function emitDecision(events: EventBus, record: ConnectionRecord, verdict
     ...(d && { 'server.address': d.host, 'server.port': d.port }),
     ...(record.peerAddress && { 'network.peer.address': record.peerAddress }),
     ...(record.method && { 'http.request.method': record.method }),
+    ...(record.path !== undefined && { 'url.path': record.path }),
     ...(record.decision && { 'guarded.classification': record.decision.classification }),
     'guarded.verdict': verdict,
     'guarded.reason': reason,
+    ...(record.wouldVerdict && { 'guarded.would_verdict': record.wouldVerdict }),
     ...(record.decision?.rule && { 'guarded.rule': record.decision.rule.pattern }),
     ...(record.approval?.by !== undefined && { 'guarded.approval.by': record.approval.by }),
     ...(record.approval?.scope !== undefined && { 'guarded.approval.scope': record.approval.scope }),

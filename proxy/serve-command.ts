@@ -11,7 +11,13 @@ import type { ApprovalConfig, HumanApprover } from '../policy/approval-config.js
 
 export const SERVE_USAGE = `usage: guarded-proxy serve --policy FILE [options]
 
-  --policy FILE          policy file (repeatable, later files take precedence); required
+  --policy FILE          policy file (repeatable, later files take precedence); without it, the layers
+                         /etc/guarded/policy.yaml, ~/.config/guarded/policy.yaml, a trusted .guarded/policy.yaml
+  --requirements FILE    managed requirements bounding every layer [/etc/guarded/requirements.yaml if present]
+  --allow PATTERN        allow a host (repeatable; the command-line layer, above every file)
+  --block PATTERN        block a host (repeatable)
+  --mode MODE            enforce, or audit: refuse nothing but unsafe addresses, record what enforce would do
+  --no-watch             reload on SIGHUP only, not when a policy file changes
   --listen HOST:PORT     proxy listener (repeatable; port 0 picks one; unix:/path for a socket) [127.0.0.1:3128]
   --admin HOST:PORT      admin listener: /healthz, /readyz [127.0.0.1:3129]
   --resolve NAME=IP      pin NAME to IP instead of asking DNS (repeatable)
@@ -21,6 +27,10 @@ export const SERVE_USAGE = `usage: guarded-proxy serve --policy FILE [options]
   --approver NAME        offer unknown destinations to this approver: api, cli, web, webhook (repeatable)
   --approval-timeout DUR refuse a parked request when no one decided in time [60s]
   --decisions FILE       keep approvals made with scope "always" here (a policy overlay)
+  --ca-dir DIR           inspection CA (guarded-proxy ca init); read only if a rule inspects [$XDG_CONFIG_HOME/guarded/ca]
+  --upstream-ca FILE     PEM CAs trusted for inspected upstreams besides the public roots
+  --metrics HOST:PORT    a separate listener serving only /metrics (the admin listener serves it too)
+  --otlp-endpoint URL    export spans over OTLP/HTTP (else OTEL_EXPORTER_OTLP_ENDPOINT)
   --audit-log FILE       JSON Lines audit log (- for stdout), reopened on SIGHUP
   --audit-max-bytes N    rotate the audit log past this size, 0 never [104857600]
   --audit-keep N         rotated audit files kept [5]
@@ -29,11 +39,17 @@ export const SERVE_USAGE = `usage: guarded-proxy serve --policy FILE [options]
   --connect-timeout DUR  upstream connect timeout [${DEFAULT_LIMITS.connectTimeoutMs / 1000}s]
   --drain-timeout DUR    on SIGTERM, wait this long for connections to finish [${DEFAULT_LIMITS.drainTimeoutMs / 1000}s]
 
-signals: SIGHUP reloads the policy (a bad file keeps the old one); SIGTERM and SIGINT drain, then exit.
+signals: SIGHUP reloads the policy, as does a change to any policy file (a bad file keeps the old one);
+         SIGTERM and SIGINT drain, then exit.
 `
 
 const FLAGS = {
   policy: { type: 'string', multiple: true },
+  requirements: { type: 'string' },
+  allow: { type: 'string', multiple: true },
+  block: { type: 'string', multiple: true },
+  mode: { type: 'string' },
+  'no-watch': { type: 'boolean' },
   listen: { type: 'string', multiple: true },
   admin: { type: 'string' },
   resolve: { type: 'string', multiple: true },
@@ -42,9 +58,13 @@ const FLAGS = {
   'admin-token-file': { type: 'string' },
   'max-connections': { type: 'string' },
   'audit-log': { type: 'string' },
+  metrics: { type: 'string' },
+  'otlp-endpoint': { type: 'string' },
   approver: { type: 'string', multiple: true },
   'approval-timeout': { type: 'string' },
   decisions: { type: 'string' },
+  'ca-dir': { type: 'string' },
+  'upstream-ca': { type: 'string' },
   'audit-max-bytes': { type: 'string' },
   'audit-keep': { type: 'string' },
   'idle-timeout': { type: 'string' },
@@ -59,6 +79,11 @@ export function parseServeArgs(args: readonly string[]): ServeOptions | 'help' {
   if (values.help) return 'help'
   return validateOptions({
     policyFiles: values.policy ?? [],
+    ...(values.requirements !== undefined && { requirementsFile: values.requirements }),
+    ...(values.allow && { allow: values.allow }),
+    ...(values.block && { block: values.block }),
+    ...(values.mode !== undefined && { mode: parseMode(values.mode) }),
+    watchPolicy: values['no-watch'] !== true,
     listen: (values.listen ?? ['127.0.0.1:3128']).map((l) => parseListenAddress(l, '--listen')),
     admin: parseListenAddress(values.admin ?? '127.0.0.1:3129', '--admin'),
     resolve: parsePins(values.resolve ?? []),
@@ -68,6 +93,10 @@ export function parseServeArgs(args: readonly string[]): ServeOptions | 'help' {
     limits: parseLimits(values),
     ...(values['audit-log'] !== undefined && { audit: parseAudit(values) }),
     ...(values.decisions !== undefined && { decisionsFile: values.decisions }),
+    ...(values['ca-dir'] !== undefined && { caDir: values['ca-dir'] }),
+    ...(values['upstream-ca'] !== undefined && { upstreamCaFile: values['upstream-ca'] }),
+    ...(values.metrics !== undefined && { metricsListen: parseListenAddress(values.metrics, '--metrics') }),
+    ...(values['otlp-endpoint'] !== undefined && { otlpEndpoint: values['otlp-endpoint'] }),
     approval: parseApproval(values.approver, values['approval-timeout']),
   })
 }
@@ -104,6 +133,11 @@ function parseApproval(approvers: string[] | undefined, timeout: string | undefi
     config.timeoutMs = ms
   }
   return config
+}
+
+function parseMode(value: string): 'enforce' | 'audit' {
+  if (value === 'enforce' || value === 'audit') return value
+  throw new ConfigError(`--mode ${value}: expected enforce or audit`)
 }
 
 function parseAuth(value: string | undefined): 'required' | 'none' {
@@ -164,12 +198,13 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
   if (!proxy) return 1
   for (const l of proxy.listeners) process.stdout.write(`guarded-proxy listening on ${l.url}\n`)
   process.stdout.write(`guarded-proxy admin on ${proxy.admin.url}\n`)
+  if (proxy.metrics) process.stdout.write(`guarded-proxy metrics on ${proxy.metrics.url}\n`)
   process.stdout.write(`guarded-proxy admin token in ${proxy.adminToken.file}\n`)
+  const ca = proxy.inspection.current()?.ca
+  if (ca) process.stdout.write(inspectionBanner(ca))
   process.on('SIGHUP', () => {
     void proxy.reopenLogs().catch((err: Error) => logger.error({ error: err.message }, 'reopening the audit log failed'))
-    void proxy.reload().then((r) =>
-      r.ok ? logger.info({ rules: r.rules }, 'policy reloaded') : logger.error({ error: r.error.message }, 'policy reload failed; the previous policy stays in force'),
-    )
+    void proxy.reload() // the policy service logs the result, as it does for a file change
   })
   return new Promise((resolve) => {
     const stop = (signal: string): void => {
@@ -179,4 +214,13 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
     process.once('SIGTERM', stop)
     process.once('SIGINT', stop)
   })
+}
+
+/** Where the inspection CA is and how clients come to trust it: printed once, when a rule inspects. */
+function inspectionBanner(ca: { paths: { cert: string; dir: string }; fingerprint: string }): string {
+  return [
+    `guarded-proxy inspecting TLS with the CA in ${ca.paths.cert} (SHA-256 ${ca.fingerprint})`,
+    `  clients must trust it: NODE_EXTRA_CA_CERTS=${ca.paths.cert}, curl --cacert, GIT_SSL_CAINFO; guarded-proxy ca show --dir ${ca.paths.dir} for more`,
+    '',
+  ].join('\n')
 }

@@ -18,6 +18,9 @@ declare -A NEEDS=(
   [setpriv]=util-linux
   [kubectl]=kubernetes-client
   [python3]=python3
+  [cc]=gcc
+  [chromium]=chromium
+  [systemd-analyze]=systemd
 )
 missing=()
 for cmd in "${!NEEDS[@]}"; do

@@ -109,14 +109,18 @@ export function createApprovalRegistry(config: () => ApprovalConfig, hooks: Regi
     if (p.waiters.size === 0 || decision.scope === 'session') grants.set(p.key, { decision, scope: decision.scope })
     const reason: ReasonCode = decision.decision === 'allow' ? 'approved' : 'approval-denied'
     release(p, (w) => ({ verdict: decision.decision, reason, by: decision.by, scope: decision.scope, latencyMs: now() - w.started }))
+    remember(settled)
+    return settled
+  }
+  const remember = (settled: SettledApproval): void => {
     recent.push(settled)
     if (recent.length > RECENT) recent.shift()
     emit({ type: 'settled', approval: settled })
-    return settled
   }
   const failClosed = (p: Pending, reason: ReasonCode, by: string, detail: string): void => {
+    const settled: SettledApproval = { ...view(p), decision: 'deny', scope: 'once', by, decided_at: new Date(now()).toISOString() }
     release(p, (w) => ({ verdict: 'deny', reason, by, latencyMs: now() - w.started, detail }))
-    emit({ type: 'settled', approval: { ...view(p), decision: 'deny', scope: 'once', by, decided_at: new Date(now()).toISOString() } })
+    remember(settled)
   }
   const offer = (p: Pending): void => {
     const reviewing = hooks.review?.(view(p))

@@ -2,10 +2,11 @@
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { DEFAULT_LIMITS, type Limits } from '../../proxy/options.js'
+import { DEFAULT_LIMITS, type Limits, type ServeOptions } from '../../proxy/options.js'
 import type { ProxyEvent, DecisionEvent, CloseEvent } from '../../proxy/events.js'
 import { startProxy, type RunningProxy } from '../../proxy/start-proxy.js'
 import type { Lookup } from '../../proxy/resolver.js'
+import type { Logger } from '../../proxy/logger.js'
 
 interface Teardown {
   teardown(fn: () => unknown): void
@@ -40,6 +41,14 @@ export interface StackOptions {
   /** Replaces DNS for names that are not pinned; the default fails every lookup (tests never use real DNS). */
   readonly lookup?: Lookup
   readonly auth?: 'required' | 'none'
+  /** Approval settings, as `--approver` and `--approval-timeout` give them. */
+  readonly approval?: ServeOptions['approval']
+  /** Extra environment for the proxy (e.g. a webhook secret), on top of the test process's own. */
+  readonly env?: Record<string, string>
+  /** The proxy's operational logger; the default logs nothing. */
+  readonly logger?: Logger
+  /** `serve --decisions FILE`: where `always` decisions are kept (a policy overlay). */
+  readonly decisionsFile?: string
 }
 
 /** Writes the policy to a temp file, starts the proxy on 127.0.0.1:0 and collects its events. */
@@ -56,9 +65,11 @@ export async function startStack(t: Teardown, options: StackOptions): Promise<St
       resolve: new Map(Object.entries(options.resolve ?? {}).map(([k, v]) => [k, [v]])),
       sessionId: 'default',
       auth: options.auth ?? 'none',
+      ...(options.approval && { approval: options.approval }),
       limits: { ...DEFAULT_LIMITS, drainTimeoutMs: 1_000, ...options.limits },
+      ...(options.decisionsFile !== undefined && { decisionsFile: options.decisionsFile }),
     },
-    { env: { ...process.env, XDG_RUNTIME_DIR: dir }, lookup: options.lookup ?? (async (host) => { lookups.push(host); throw Object.assign(new Error('no DNS in tests'), { code: 'ENOTFOUND' }) }) },
+    { env: { ...process.env, ...options.env, XDG_RUNTIME_DIR: dir }, ...(options.logger && { logger: options.logger }), lookup: options.lookup ?? (async (host) => { lookups.push(host); throw Object.assign(new Error('no DNS in tests'), { code: 'ENOTFOUND' }) }) },
   )
   t.teardown(() => proxy.close())
   const records = collect(proxy)
