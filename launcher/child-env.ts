@@ -80,3 +80,13 @@ function withRequire(existing: string | undefined, preload: string): string {
   const quoted = /[\s"\\]/.test(preload) ? `"${preload.replace(/["\\]/g, '\\$&')}"` : preload
   return existing === undefined || existing.trim() === '' ? `--require ${quoted}` : `--require ${quoted} ${existing}`
 }
+
+/** `env` with every proxy variable set to `url` (`--proxy` with credentials, or --no-sandbox with a running proxy). */
+export function withProxyUrl(env: Readonly<Record<string, string>>, url: string): Record<string, string> {
+  const out = { ...env }
+  for (const name of PROXY_NAMES) {
+    out[name] = url
+    out[name.toLowerCase()] = url
+  }
+  return out
+}

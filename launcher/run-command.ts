@@ -1,0 +1,175 @@
+// `guarded-run -- COMMAND`: check the machine can enforce, bring up the proxy
+// (in-process, or a relay to `--proxy URL`), plan the sandbox around it, run the
+// agent, and tear everything down before reporting how the agent ended.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { homedir, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { caPaths, defaultCaDir } from '../certs/ca-dir.js'
+import { runtimeDir } from '../proxy/admin-token.js'
+import { buildChildEnv, defaultPreloadPath, withProxyUrl } from './child-env.js'
+import { blockers, evaluateChecks, formatChecks, gatherFacts } from './doctor.js'
+import { holdSignals } from './hold-signals.js'
+import { profileOverlay } from './profile-overlay.js'
+import { findProfile, type Profile } from './profiles.js'
+import { startProxyRelay } from './proxy-relay.js'
+import { resolvePolicyFiles } from './resolve-policy-files.js'
+import type { ProxyTarget, RunFlags } from './run-flags.js'
+import { runSandboxed, type RunResult } from './run-sandboxed.js'
+import type { DecisionCounts } from './run-summary.js'
+import type { Timings } from './run-timings.js'
+import { runUnconfined } from './run-unconfined.js'
+import { planSandbox, type SandboxPlan } from './sandbox-plan.js'
+
+/** What runCommand takes from the process it runs in. */
+export interface RunIo {
+  readonly env: NodeJS.ProcessEnv
+  /** The workspace: the agent's writable working tree. */
+  readonly cwd: string
+  /** stdin is a terminal: keep the agent in our session for job control and SIGWINCH. */
+  readonly interactive: boolean
+  readonly timings: Timings
+}
+
+/** How the run ended; `counts` is null when a running proxy (`--proxy`) did the counting. */
+export interface RunOutcome {
+  readonly result: RunResult
+  readonly counts: Readonly<DecisionCounts> | null
+}
+
+/** Exit status when guarded-run refused or failed to start the agent (as `env` and `docker run` use it). */
+export const REFUSED_EXIT = 125
+
+/** The proxy as the run sees it, whichever kind it is. */
+interface ProxyLink {
+  /** Unix socket the sandbox's forwarder connects to. */
+  readonly socket: string
+  /** Loopback port of the session listener (in-process proxy with --no-sandbox). */
+  readonly port?: number
+  /** The URL agents must use instead of the plain forwarder address, when credentials are needed. */
+  readonly agentUrl: (forwarderPort: number) => string | null
+  /** Host files the agent must not read (the admin token). */
+  readonly secretFiles: readonly string[]
+  readonly counts: Readonly<DecisionCounts> | null
+}
+
+type Cleanup = () => void | Promise<void>
+
+/** Run the agent for `flags`; never throws after the proxy is up without tearing it down first. */
+export async function runCommand(flags: RunFlags, io: RunIo): Promise<RunOutcome> {
+  if (!flags.noSandbox) {
+    const refusal = preflight(flags.command)
+    io.timings.mark('doctor')
+    if (refusal !== null) return refuse(refusal)
+  }
+  const home = io.env.HOME ?? homedir()
+  const profile = findProfile(flags.command, home, flags.profile)
+  const hold = holdSignals()
+  const cleanups: Cleanup[] = []
+  try {
+    const runDir = mkdtempSync(join(tmpdir(), 'guarded-run-'))
+    cleanups.push(() => rmSync(runDir, { recursive: true, force: true }))
+    const link = await connectProxy(flags, profile, runDir, io, cleanups)
+    io.timings.mark('proxy-start')
+    const held = hold.received()
+    if (held !== null) return { result: { code: null, signal: held }, counts: link.counts }
+    const result = await runAgent(flags, profile, link, [...link.secretFiles, runDir], home, io)
+    io.timings.mark('agent')
+    return { result, counts: link.counts }
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup()
+    hold.release()
+    io.timings.mark('teardown')
+  }
+}
+
+/** The doctor's blockers as one message, or null when the machine can enforce. */
+export function preflight(command: readonly string[]): string | null {
+  const failing = blockers(evaluateChecks(gatherFacts()))
+  if (failing.length === 0) return null
+  return `guarded-run: this machine cannot enforce the sandbox, so ${JSON.stringify(command.join(' '))} was not started:\n` +
+    formatChecks(failing) +
+    'Run `guarded-run doctor` for the full report. (--no-sandbox runs the agent unconfined; it is not a fix.)\n'
+}
+
+function refuse(message: string): RunOutcome {
+  process.stderr.write(message)
+  return { result: { code: REFUSED_EXIT, signal: null }, counts: null }
+}
+
+async function connectProxy(flags: RunFlags, profile: Profile | null, runDir: string, io: RunIo, cleanups: Cleanup[]): Promise<ProxyLink> {
+  const socket = join(runDir, 'proxy.sock')
+  if (flags.proxy !== undefined) return relayTo(flags.proxy, socket, profile, flags, cleanups)
+  // Loaded only here: a run against `--proxy URL` never pays for the proxy's modules.
+  const { startRunProxy } = await import('./start-run-proxy.js')
+  io.timings.mark('proxy-modules')
+  const overlay = profileOverlay(profile)
+  const overlays = overlay === null ? [] : [join(runDir, `profile-${profile?.name ?? ''}.yaml`)]
+  if (overlay !== null && overlays[0] !== undefined) writeFileSync(overlays[0], overlay, { mode: 0o600 })
+  const proxy = await startRunProxy({
+    policyFiles: resolvePolicyFiles({ explicit: flags.policy, overlays }),
+    resolve: flags.resolve,
+    approvers: flags.approvers,
+    ...(flags.auditLog !== undefined && { auditLog: flags.auditLog }),
+    sessionListener: flags.noSandbox ? 'loopback' : { path: socket },
+    env: io.env,
+  })
+  cleanups.push(() => proxy.close())
+  return {
+    socket, ...(proxy.port !== undefined && { port: proxy.port }), agentUrl: () => null,
+    // The whole runtime dir: this run's token and log, and every other proxy's too.
+    secretFiles: [proxy.adminTokenFile, runtimeDir(io.env), ...caKey(io.env)],
+    counts: proxy.counts,
+  }
+}
+
+async function relayTo(target: ProxyTarget, socket: string, profile: Profile | null, flags: RunFlags, cleanups: Cleanup[]): Promise<ProxyLink> {
+  if (profile !== null && profile.allowHosts.length > 0 && !flags.quiet) {
+    process.stderr.write(`guarded-run: warning: with --proxy, profile ${profile.name}'s hosts (${profile.allowHosts.join(', ')}) are not added; allow them in that proxy's policy\n`)
+  }
+  const relay = await startProxyRelay(socket, target.host, target.port)
+  cleanups.push(() => relay.close())
+  const auth = target.credentials === null ? '' : `${encodeURIComponent(target.credentials.id)}:${encodeURIComponent(target.credentials.token)}@`
+  const direct = `http://${auth}${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`
+  return {
+    socket,
+    // Sandboxed: the forwarder's address with the session's credentials (visible to the agent: the --proxy trade-off).
+    // Unconfined: the running proxy itself.
+    agentUrl: (port) => (flags.noSandbox ? direct : auth === '' ? null : `http://${auth}127.0.0.1:${port}`),
+    secretFiles: [],
+    counts: null,
+  }
+}
+
+async function runAgent(flags: RunFlags, profile: Profile | null, link: ProxyLink, secretFiles: readonly string[], home: string, io: RunIo): Promise<RunResult> {
+  const keepEnv = [...(profile?.keepEnv ?? []), ...flags.keepEnv]
+  if (flags.noSandbox) {
+    const port = link.port ?? 0
+    return runUnconfined(flags.command, agentEnv(io.env, port, keepEnv, link))
+  }
+  const plan = sandboxPlan(flags, profile, secretFiles, home, io)
+  if (!flags.quiet) for (const w of plan.warnings) process.stderr.write(`guarded-run: warning: ${w}\n`)
+  io.timings.mark('plan')
+  return runSandboxed(plan, flags.command, { proxySocket: link.socket, env: agentEnv(io.env, plan.proxyPort, keepEnv, link) })
+}
+
+function sandboxPlan(flags: RunFlags, profile: Profile | null, secretFiles: readonly string[], home: string, io: RunIo): SandboxPlan {
+  return planSandbox({
+    workspace: io.cwd, home, profile, secretFiles,
+    allowWrite: flags.allowWrite, denyRead: flags.denyRead, protect: flags.protect,
+    interactive: io.interactive,
+  })
+}
+
+function agentEnv(parent: NodeJS.ProcessEnv, port: number, keepEnv: readonly string[], link: ProxyLink): Record<string, string> {
+  const env = buildChildEnv(parent, { proxyPort: port, keepEnv, preloadPath: defaultPreloadPath() })
+  const url = link.agentUrl(port)
+  return url === null ? env : withProxyUrl(env, url)
+}
+
+function caKey(env: NodeJS.ProcessEnv): string[] {
+  try {
+    return [caPaths(defaultCaDir(env)).key]
+  } catch {
+    return [] // no HOME: no default CA directory to hide
+  }
+}

@@ -1,0 +1,160 @@
+// guarded-run's command line: flags as a table, then the built CLI as a child
+// process for usage errors, `doctor`, the refusal without bwrap and --no-sandbox.
+import { spawn } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { profileOverlay } from '../../launcher/profile-overlay.js'
+import { BUNDLED_POLICY, resolvePolicyFiles } from '../../launcher/resolve-policy-files.js'
+import { parseCli, RUN_USAGE, type RunFlags } from '../../launcher/run-flags.js'
+import { countDecisions, formatSummary, type DecisionCounts } from '../../launcher/run-summary.js'
+import { NO_SANDBOX_WARNING } from '../../launcher/run-unconfined.js'
+import type { Profile } from '../../launcher/profiles.js'
+import type { ProxyEvent } from '../../proxy/events.js'
+
+const CLI = fileURLToPath(new URL('../../dist/launcher/cli.js', import.meta.url))
+
+const run = (argv: string[]): RunFlags => {
+  const r = parseCli(argv)
+  if (r.kind !== 'run') throw new Error(`expected a run, got ${r.kind}`)
+  return r.flags
+}
+
+t.test('flags: what each one sets', async (t) => {
+  t.match(run(['--', 'claude', '--model', 'x']), { command: ['claude', '--model', 'x'], policy: [], summary: false, quiet: false, noSandbox: false }, 'flags after -- belong to the agent')
+  t.match(run(['--policy', 'a.yaml', '--policy', 'b.yaml', '--', 'x']), { policy: ['a.yaml', 'b.yaml'] }, 'repeatable, in order')
+  t.match(run(['--allow-write', '~/.cache/pip', '--deny-read', '**/*.pem', '--protect', 'Makefile', '--keep-env', 'OPENAI_API_KEY', '--', 'x']),
+    { allowWrite: ['~/.cache/pip'], denyRead: ['**/*.pem'], protect: ['Makefile'], keepEnv: ['OPENAI_API_KEY'] })
+  t.match(run(['--profile', 'codex', '--summary', '--quiet', '--no-sandbox', '--approver', 'cli', '--audit-log', 'a.jsonl', '--', 'x']),
+    { profile: 'codex', summary: true, quiet: true, noSandbox: true, approvers: ['cli'], auditLog: 'a.jsonl' })
+  t.same([...run(['--resolve', 'Origin.TEST=127.0.0.1', '--resolve', 'origin.test=::1', '--', 'x']).resolve], [['origin.test', ['127.0.0.1', '::1']]], 'names normalised, pins accumulate')
+  t.same(run(['--proxy', 'http://run-1:s%40cret@sidecar:3128', '--', 'x']).proxy, { host: 'sidecar', port: 3128, credentials: { id: 'run-1', token: 's@cret' } }, 'credentials decoded')
+  t.same(run(['--proxy', 'http://[::1]:3128', '--', 'x']).proxy, { host: '::1', port: 3128, credentials: null })
+  t.same(parseCli(['doctor']), { kind: 'doctor' })
+  t.same(parseCli(['--help']), { kind: 'help' })
+})
+
+const mistakes: [string[], RegExp, string][] = [
+  [[], /nothing to run/, 'no command at all'],
+  [['--'], /nothing to run/, 'an empty command'],
+  [['claude'], /put the command after --, as in: guarded-run -- claude/, 'a command without --: our flags and the agent\'s would mix'],
+  [['--bogus', '--', 'x'], /Unknown option '--bogus'/, 'unknown flag'],
+  [['--policy'], /argument missing/, 'flag without its value'],
+  [['--approver', 'slack', '--', 'x'], /--approver slack: expected one of api, cli, web, webhook/, 'approver outside the set'],
+  [['--resolve', 'origin.test', '--', 'x'], /--resolve origin\.test: expected NAME=IP/, 'pin without an address'],
+  [['--resolve', 'origin.test=not-an-ip', '--', 'x'], /expected NAME=IP/, 'pin to a name'],
+  [['--proxy', 'socks5://h:1080', '--', 'x'], /only http:\/\/ proxies/, 'proxy scheme'],
+  [['--proxy', 'sidecar:3128', '--', 'x'], /only http:\/\/ proxies|expected a URL/, 'proxy without a scheme'],
+  [['--proxy', 'http://h:1/path', '--', 'x'], /no path/, 'proxy with a path'],
+  [['--proxy', 'http://h:1', '--policy', 'p.yaml', '--summary', '--', 'x'], /--policy, --summary configure the proxy guarded-run starts/, 'in-process settings with a running proxy'],
+  [['doctor', '--fix'], /doctor takes no arguments/, 'doctor with arguments'],
+]
+
+t.test('mistakes are UsageErrors that say what to write instead', async (t) => {
+  for (const [argv, message, why] of mistakes) t.throws(() => parseCli(argv), { message }, why)
+  t.throws(() => parseCli(['--bogus', '--', 'x']), { name: 'UsageError', code: 'GUARDED_USAGE' }, 'one class, one code')
+})
+
+t.test('policy files: --policy as given, else the bundled default; run overlays always last', async (t) => {
+  t.ok(existsSync(BUNDLED_POLICY), 'the bundled policy is found')
+  t.same(resolvePolicyFiles({ explicit: [], overlays: [] }), [BUNDLED_POLICY])
+  t.same(resolvePolicyFiles({ explicit: ['team.yaml'], overlays: ['/run/x/profile.yaml'] }), ['team.yaml', '/run/x/profile.yaml'])
+})
+
+t.test('a profile\'s hosts become an allow-only overlay', async (t) => {
+  const profile: Profile = { name: 'claude', commands: ['claude'], writable: [], keepEnv: [], allowHosts: ['api.anthropic.com', '*.claude.ai'], source: '/p/claude.yaml' }
+  t.equal(profileOverlay(profile), '# generated by guarded-run from profile "claude" (/p/claude.yaml)\nversion: 1\nallow:\n  - "api.anthropic.com"\n  - "*.claude.ai"\n')
+  t.equal(profileOverlay({ ...profile, allowHosts: [] }), null)
+  t.equal(profileOverlay(null), null)
+})
+
+t.test('the summary counts only the run\'s session; parked ones are counted whatever their outcome', async (t) => {
+  const counts: DecisionCounts = { allowed: 0, denied: 0, parked: 0 }
+  const sink = countDecisions('run-1', counts)
+  const decision = (session: string, verdict: 'allow' | 'deny', parked = false): ProxyEvent => ({
+    type: 'decision', time: '', 'record.id': 'r', 'record.kind': 'connect', 'session.id': session, 'client.address': 'x',
+    'guarded.verdict': verdict, 'guarded.reason': verdict === 'allow' ? 'allowed' : 'blocked', ...(parked && { 'guarded.approval.latency_ms': 5 }),
+  } as ProxyEvent)
+  for (const e of [decision('run-1', 'allow'), decision('run-1', 'deny'), decision('run-1', 'allow', true), decision('other', 'allow')]) sink(e)
+  sink({ type: 'close', 'session.id': 'run-1' } as ProxyEvent)
+  t.same(counts, { allowed: 2, denied: 1, parked: 1 })
+  t.equal(formatSummary(counts), 'guarded-run: 2 allowed, 1 denied, 1 parked\n')
+})
+
+// The built CLI as a child process.
+const root = mkdtempSync('/var/tmp/guarded-cli-test-')
+t.teardown(() => rmSync(root, { recursive: true, force: true }))
+const noBwrap = join(root, 'bin')
+mkdirSync(noBwrap)
+symlinkSync('/bin/sh', join(noBwrap, 'sh')) // a PATH with a shell and nothing else: no bwrap
+const ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(root, 'home'), XDG_RUNTIME_DIR: join(root, 'runtime'), TMPDIR: root, LANG: 'C' }
+
+function cli(args: string[], env: Record<string, string> = ENV): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }))
+  })
+}
+
+t.test('the built CLI', { skip: existsSync(CLI) ? false : 'needs a build (npm run build)' }, async (t) => {
+  t.test('a usage mistake exits 2 with the message and the usage', async (t) => {
+    const r = await cli(['--approver', 'slack', '--', 'true'])
+    t.equal(r.code, 2)
+    t.equal(r.stderr, `guarded-run: --approver slack: expected one of api, cli, web, webhook\n\n${RUN_USAGE}`)
+    t.equal(r.stdout, '')
+  })
+
+  t.test('--help prints the usage and exits 0', async (t) => {
+    t.match(await cli(['--help']), { code: 0, stdout: RUN_USAGE, stderr: '' })
+  })
+
+  t.test('doctor on this machine: every check passes (the e2e suite needs the same)', { skip: process.platform !== 'linux' }, async (t) => {
+    const r = await cli(['doctor'])
+    t.match(r.stdout, /^ok {3}bwrap: bubblewrap \d/m)
+    t.match(r.stdout, /^ok {3}nested-sandbox: /m)
+    t.match(r.stdout, /guarded-run can enforce the sandbox on this machine\.\n$/)
+    t.equal(r.code, 0)
+  })
+
+  t.test('doctor without bwrap: FAIL with the fix, exit 1', async (t) => {
+    const r = await cli(['doctor'], { ...ENV, PATH: noBwrap })
+    t.match(r.stdout, 'FAIL bwrap: bubblewrap (bwrap) is not installed or cannot run\n     fix: install it: `sudo apt-get install bubblewrap` (Debian/Ubuntu)')
+    t.match(r.stdout, /cannot run sandboxed here: fix the 1 FAIL item above\.\n$/)
+    t.equal(r.code, 1)
+  })
+
+  t.test('a run without bwrap is refused: exactly why, how to fix it, exit 125, agent never started', async (t) => {
+    const marker = join(root, 'ran')
+    const r = await cli(['--', 'sh', '-c', `touch ${marker}`], { ...ENV, PATH: noBwrap })
+    t.equal(r.stderr,
+      'guarded-run: this machine cannot enforce the sandbox, so "sh -c touch ' + marker + '" was not started:\n' +
+      'FAIL bwrap: bubblewrap (bwrap) is not installed or cannot run\n' +
+      '     fix: install it: `sudo apt-get install bubblewrap` (Debian/Ubuntu), `sudo dnf install bubblewrap` (Fedora), `sudo pacman -S bubblewrap` (Arch)\n' +
+      'Run `guarded-run doctor` for the full report. (--no-sandbox runs the agent unconfined; it is not a fix.)\n')
+    t.equal(r.code, 125)
+    t.notOk(existsSync(marker), 'the agent did not run')
+  })
+
+  t.test('--no-sandbox: the loud warning, the proxy on loopback, and the agent\'s exit code', async (t) => {
+    const policy = join(root, 'deny.yaml')
+    writeFileSync(policy, 'version: 1\ndefault: deny\n')
+    const r = await cli(['--no-sandbox', '--policy', policy, '--', 'sh', '-c', 'echo "$HTTP_PROXY"; exit 3'], { ...ENV, PATH: noBwrap })
+    t.equal(r.stderr, NO_SANDBOX_WARNING, 'the warning and nothing else')
+    t.match(NO_SANDBOX_WARNING, /--no-sandbox: the agent runs UNSANDBOXED/)
+    t.match(r.stdout, /^http:\/\/127\.0\.0\.1:\d+\n$/, 'the run\'s session listener on loopback')
+    t.equal(r.code, 3, 'bwrap was not needed, and the exit code passes through')
+  })
+
+  t.test('a bad policy file: the loader\'s problems, exit 125', async (t) => {
+    const policy = join(root, 'bad.yaml')
+    writeFileSync(policy, 'version: 2\n')
+    const r = await cli(['--no-sandbox', '--policy', policy, '--', 'true'])
+    t.match(r.stderr, /^guarded-run: invalid policy \(1 problem\):\n {2}.*bad\.yaml:1:\d+: 'version' must be 1/)
+    t.equal(r.code, 125)
+  })
+})
