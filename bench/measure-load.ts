@@ -1,0 +1,36 @@
+import { runLoadgen, type LoadgenArgs, type LoadgenResult } from './run-loadgen.js'
+import { treeCpuSeconds, watchCore } from './proc-stats.js'
+import { CORES } from './spawn-pinned.js'
+import type { LoadFigures, Origin, PhaseResult, ProxyUnderTest, Tools } from './types.js'
+
+/** The name every proxy is asked for; each maps it to 127.0.0.1 (`--resolve`, Squid's hosts_file). */
+export const ORIGIN_NAME = 'origin.bench.test'
+
+/** Length of each phase. Three phases per path, three paths: ~1 minute of load in all. */
+export const PHASE = { seconds: 5, warmup: 1, clients: 32 } as const
+
+/** Runs one phase, charging the proxy's CPU time over the phase to it. */
+async function phase(tools: Tools, args: LoadgenArgs, proxy?: ProxyUnderTest): Promise<[LoadgenResult, PhaseResult]> {
+  const cpuBefore = proxy ? treeCpuSeconds(proxy.pid) : 0
+  const started = performance.now()
+  const proxyCore = watchCore(CORES.proxy)
+  const result = await runLoadgen(tools, args)
+  const coreBusy = proxyCore()
+  const wall = (performance.now() - started) / 1000
+  const value = result.mb_per_s ?? result.per_s ?? 0
+  const measured = { value, errors: result.errors, firstError: result.first_error, coreBusy, reconnects: result.reconnects ?? 0 }
+  return [result, proxy ? { ...measured, proxyCpu: (treeCpuSeconds(proxy.pid) - cpuBefore) / wall } : measured]
+}
+
+/** Tunnel throughput, CONNECT rate and latency, and plain-HTTP rate, direct or through `proxy`. */
+export async function measureLoad(tools: Tools, origin: Origin, proxy?: ProxyUnderTest): Promise<LoadFigures> {
+  const base = { name: ORIGIN_NAME, proxyPort: proxy?.port ?? 0, seconds: PHASE.seconds, warmup: PHASE.warmup }
+  const [, tunnel] = await phase(tools, { ...base, mode: 'tunnel', originPort: origin.tcpPort, conns: 1 }, proxy)
+  const [raw, connect] = await phase(tools, { ...base, mode: 'connect', originPort: origin.tcpPort, conns: PHASE.clients }, proxy)
+  const [, http] = await phase(tools, { ...base, mode: 'http', originPort: origin.httpPort, conns: PHASE.clients }, proxy)
+  return {
+    tunnelMBps: tunnel,
+    connectPerS: { ...connect, p50us: raw.p50_us ?? 0, p99us: raw.p99_us ?? 0 },
+    httpPerS: http,
+  }
+}
