@@ -6,8 +6,9 @@ import { Alias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } 
 import { normalizeHost } from './normalize-host.js'
 import { parseCidr } from './parse-cidr.js'
 import { parsePattern } from './parse-pattern.js'
+import { readRuleObject, type RuleObject } from './read-rule-object.js'
 import type { PolicyProblem } from './policy-error.js'
-import type { AuditSettings, Cidr, DefaultAction, Layer, Rule, SourceRef } from './types.js'
+import type { AuditSettings, Cidr, DefaultAction, Forbidden, Layer, Mode, Rule, SourceRef } from './types.js'
 import type { ApprovalConfig } from './approval-config.js'
 import { readApproval, readAudit, type Report } from './read-settings.js'
 
@@ -25,6 +26,13 @@ export interface SourceContent {
   readonly allowPrivate: Cidr[]
   approval?: Partial<ApprovalConfig>
   audit?: AuditSettings
+  /** `tls_ports`: where an opaque tunnel must open with a TLS ClientHello. */
+  tlsPorts?: number[]
+  mode?: Mode
+  /** Requirements file only: lower layers may not add allows. */
+  allowedDomainsOnly?: boolean
+  /** Requirements file only: escape hatches removed. */
+  forbid?: Forbidden[]
 }
 
 interface Reader {
@@ -43,8 +51,12 @@ const KEYS: Readonly<Record<string, KeyReader>> = {
   allow: (value, _key, r) => readRules(value, 'allow', r),
   block: (value, _key, r) => readRules(value, 'block', r),
   allow_private: readAllowPrivate,
+  tls_ports: readTlsPorts,
   approval: (value, _key, r) => (r.content.approval = { ...r.content.approval, ...readApproval(value, reporter(r)) }),
   audit: (value, _key, r) => (r.content.audit = { ...r.content.audit, ...readAudit(value, reporter(r)) }),
+  mode: readMode,
+  allowed_domains_only: readAllowedDomainsOnly,
+  forbid: readForbid,
 }
 
 function reporter(r: Reader): Report {
@@ -91,11 +103,23 @@ function readDefault(value: Node | null, key: Node, r: Reader): void {
 }
 
 function readRules(value: Node | null, action: Rule['action'], r: Reader): void {
-  for (const [text, node] of stringItems(value, action, r)) {
+  const layer = r.source.layer ?? 'cli'
+  // A mapping entry (`- host: api.github.com` with methods, paths, credentials) is read by read-rule-object.ts.
+  const objects = (item: Node): RuleObject | null | undefined => (isMap(item) ? (readRuleObject(item, action, layer, reporter(r)) ?? null) : undefined)
+  for (const [text, node, object] of stringItems(value, action, r, objects)) {
     const parsed = parsePattern(text)
     if (!parsed.ok) report(r, offset(node), parsed.message, parsed.fix)
-    else r.content.rules.push({ action, pattern: text, ...parsed.value, layer: r.source.layer ?? 'cli', source: ref(r, offset(node)) })
+    else r.content.rules.push({ action, pattern: text, ...parsed.value, ...object?.extras, layer, source: ref(r, offset(node)) })
   }
+}
+
+function readTlsPorts(value: Node | null, key: Node, r: Reader): void {
+  const items = isSeq(value) ? (value.items as Node[]) : undefined
+  const ports = items?.map((item) => (isScalar(item) && Number.isInteger(item.value) ? (item.value as number) : NaN))
+  if (!ports || ports.some((p) => !(p >= 1 && p <= 65535))) {
+    return report(r, offset(value ?? key), "'tls_ports' must be a list of port numbers", 'write "tls_ports: [443, 8443]": opaque tunnels to these ports must start with a TLS ClientHello')
+  }
+  r.content.tlsPorts = [...new Set(ports)]
 }
 
 function readAllowPrivate(value: Node | null, _key: Node, r: Reader): void {
@@ -107,6 +131,28 @@ function readAllowPrivate(value: Node | null, _key: Node, r: Reader): void {
   }
 }
 
+function readMode(value: Node | null, key: Node, r: Reader): void {
+  const text = isScalar(value) ? value.value : undefined
+  if (text === 'enforce' || text === 'audit') r.content.mode = text
+  else report(r, offset(value ?? key), "'mode' must be enforce or audit", 'write "mode: enforce" (the default) or "mode: audit" to report without refusing')
+}
+
+function readAllowedDomainsOnly(value: Node | null, key: Node, r: Reader): void {
+  if (isScalar(value) && typeof value.value === 'boolean') r.content.allowedDomainsOnly = value.value
+  else report(r, offset(value ?? key), "'allowed_domains_only' must be true or false", 'write "allowed_domains_only: true" to let only the requirements file add allow rules')
+}
+
+const FORBIDDEN: readonly Forbidden[] = ['no-sandbox', 'audit-mode']
+
+function readForbid(value: Node | null, _key: Node, r: Reader): void {
+  const forbid: Forbidden[] = []
+  for (const [text, node] of stringItems(value, 'forbid', r)) {
+    if (FORBIDDEN.includes(text as Forbidden)) forbid.push(text as Forbidden)
+    else report(r, offset(node), `'forbid' entry '${text}' is not an escape hatch`, `write one of: ${FORBIDDEN.join(', ')}`)
+  }
+  r.content.forbid = forbid
+}
+
 function notCidrFix(text: string): string {
   const host = normalizeHost(text)
   if (host.ok && host.kind !== 'name') return `write a single address with its prefix length: ${host.host}/${host.kind === 4 ? 32 : 128}`
@@ -114,15 +160,18 @@ function notCidrFix(text: string): string {
 }
 
 /** The string entries of a list key; an empty key (`allow:`) is an empty list. */
-function stringItems(value: Node | null, name: string, r: Reader): [string, Node][] {
+function stringItems(value: Node | null, name: string, r: Reader, objects?: (item: Node) => RuleObject | null | undefined): [string, Node, RuleObject?][] {
   if (value === null || (isScalar(value) && value.value === null)) return []
   if (!isSeq(value)) {
     report(r, offset(value), `'${name}' must be a list`, `write each entry on its own line under '${name}:' as "- entry"`)
     return []
   }
-  const items: [string, Node][] = []
+  const items: [string, Node, RuleObject?][] = []
   for (const item of value.items as Node[]) {
-    if (isScalar(item) && typeof item.value === 'string') items.push([item.value, item])
+    const object = objects?.(item)
+    if (object) items.push([object.host, object.hostNode, object])
+    else if (object === null) continue // a mapping entry whose problems are already reported
+    else if (isScalar(item) && typeof item.value === 'string') items.push([item.value, item])
     else report(r, offset(item), entryTypeMessage(item, name), entryTypeFix(item))
   }
   return items

@@ -26,6 +26,12 @@ export const REASONS = {
   'upstream-unresolvable': { status: 502, summary: 'the destination name does not resolve' },
   'upstream-unreachable': { status: 502, summary: 'the destination refused or dropped the connection' },
   'upstream-timeout': { status: 504, summary: 'the destination did not answer in time' },
+  'upstream-certificate': { status: 502, summary: "the destination's TLS certificate failed verification" },
+  'method-not-allowed': { status: 403, summary: 'the host is allowed, but not this request method' },
+  'path-not-allowed': { status: 403, summary: 'the host is allowed, but not this path' },
+  'host-mismatch': { status: 403, summary: 'the request inside the tunnel names a different host than the tunnel' },
+  'sni-mismatch': { status: 403, summary: 'the TLS ClientHello names a different host than the CONNECT target' },
+  'not-tls': { status: 403, summary: 'the tunnel did not start with a TLS ClientHello on a port the policy lists in tls_ports' },
 } as const satisfies Record<string, { status: number; summary: string }>
 
 /** A reason code: the value of `X-Guarded-Decision` and `guarded.reason`. */

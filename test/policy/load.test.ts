@@ -65,7 +65,8 @@ const bad: readonly (readonly [file: string, why: string, problems: readonly Exp
   ['bad-version.yaml', 'only version 1 exists', [[1, 10, "'version' must be 1", 'version: 1']]],
   ['bad-unknown-key.yaml', 'a typo must not silently drop rules', [
     [2, 1, "unknown key 'alow'", "did you mean 'allow'?"],
-    [4, 1, "unknown key 'mode'", /known keys are version, default, allow, block, allow_private/],
+    // `mode` is a key now (enforce or audit), so `mode: strict` is a bad value rather than an unknown key.
+    [4, 7, "'mode' must be enforce or audit", 'mode: enforce'],
   ]],
   ['bad-bare-star.yaml', 'a bare * allows everything', [[3, 5, "bare '*'", 'list the hosts'], [4, 5, "bare '*'", 'list the hosts']]],
   ['bad-public-suffix.yaml', 'a wildcard over an ICANN suffix covers strangers; *.github.io (private suffix) stays legal', [
@@ -154,14 +155,15 @@ t.test('no sources is an error, not an empty policy', async (t) => {
 t.test('two sources merge: lists concatenate in order, later scalars win, layers kept', async (t) => {
   const policy = loadPolicy([
     { file: 'system.yaml', layer: 'system', text: 'version: 1\ndefault: deny\nallow:\n  - github.com\nblock:\n  - "*.pastebin.com"\nallow_private:\n  - 10.0.0.0/8\n' },
-    { file: 'project.yaml', layer: 'project', text: 'version: 1\ndefault: ask\nallow:\n  - gitlab.com\nallow_private:\n  - 192.168.0.0/16\n' },
+    // The command-line layer may set scalars; a project layer may not (see test/policy/layers.test.ts).
+    { file: 'project.yaml', layer: 'cli', text: 'version: 1\ndefault: ask\nallow:\n  - gitlab.com\nallow_private:\n  - 192.168.0.0/16\n' },
   ])
   t.equal(policy.default, 'ask', 'the later default wins')
   t.same(policy.files, ['system.yaml', 'project.yaml'])
   t.same(policy.rules.map((r) => [r.pattern, r.layer, r.source.file, r.source.line]), [
     ['github.com', 'system', 'system.yaml', 4],
     ['*.pastebin.com', 'system', 'system.yaml', 6],
-    ['gitlab.com', 'project', 'project.yaml', 4],
+    ['gitlab.com', 'cli', 'project.yaml', 4],
   ])
   t.same(policy.allowPrivate.map((c) => c.text), ['10.0.0.0/8', '192.168.0.0/16'])
 })

@@ -1,0 +1,49 @@
+/**
+ * Reads a tunnel's first client bytes, up to one whole ClientHello, before any of them reaches the destination.
+ * The upstream's bytes flow to the client meanwhile (with back-pressure), so server-speaks-first protocols work.
+ */
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import type { FirstBytesSeen } from './check-client-hello.js'
+import { CLIENT_HELLO_MAX_BYTES, readClientHello } from './read-client-hello.js'
+
+/** The bytes held back (to be written upstream or into the TLS terminator first), their parse, and whether a side closed. */
+export interface FirstBytes extends FirstBytesSeen {
+  readonly bytes: Buffer
+  /** A side closed or failed while we waited: there is nothing left to check or carry. */
+  readonly closed: boolean
+}
+
+/**
+ * Waits until the bytes are a verdict (hello, not TLS, malformed), `timeoutMs` passes, or a side closes. Leaves
+ * both sockets paused with no listeners of ours, so `pipe` (or a TLS socket) takes over without losing a byte.
+ */
+export function readFirstBytes(client: Duplex, head: Buffer, timeoutMs: number, upstream?: Socket): Promise<FirstBytes> {
+  return new Promise((resolve) => {
+    let bytes = head
+    const verdict = (): FirstBytesSeen => ({ hello: readClientHello(bytes), length: bytes.length })
+    const finish = (closed: boolean): void => {
+      clearTimeout(timer)
+      client.pause()
+      client.off('data', onData).off('close', onClose).off('end', onClose)
+      upstream?.pause()
+      upstream?.off('data', onUpstream).off('close', onClose)
+      resolve({ ...verdict(), bytes, closed })
+    }
+    const onData = (chunk: Buffer): void => {
+      bytes = Buffer.concat([bytes, chunk])
+      if (readClientHello(bytes).kind !== 'need-more' || bytes.length > CLIENT_HELLO_MAX_BYTES) finish(false)
+    }
+    const onUpstream = (chunk: Buffer): void => {
+      if (client.write(chunk)) return
+      upstream?.pause()
+      client.once('drain', () => upstream?.resume())
+    }
+    const onClose = (): void => finish(true)
+    const timer = setTimeout(() => finish(false), timeoutMs)
+    if (bytes.length > 0 && readClientHello(bytes).kind !== 'need-more') return finish(false)
+    client.on('data', onData).once('close', onClose).once('end', onClose)
+    upstream?.on('data', onUpstream).once('close', onClose)
+    client.resume()
+  })
+}

@@ -1,0 +1,104 @@
+/** TLS test fixtures: a CA made with certs/, an HTTPS origin whose certificate it signs, and an inspecting proxy. */
+import { createServer, type IncomingMessage } from 'node:https'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { initCa, loadCa, mintLeaf, type Ca } from '../../certs/index.js'
+import type { ProxyEvent } from '../../proxy/events.js'
+import { DEFAULT_LIMITS } from '../../proxy/options.js'
+import { startProxy, type RunningProxy } from '../../proxy/start-proxy.js'
+import { listenOn } from './origins.js'
+
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+/** A CA in a fresh directory: its `ca.pem` path and PEM, and the loaded CA to sign with. */
+export interface TestCa {
+  readonly dir: string
+  readonly certFile: string
+  readonly pem: string
+  readonly ca: Ca
+}
+
+/** Makes a CA with `guarded-proxy ca init`'s own code. */
+export async function makeCa(name: string): Promise<TestCa> {
+  const dir = await mkdtemp(join(tmpdir(), `guarded-${name}-`))
+  const info = await initCa(dir)
+  return { dir, certFile: info.paths.cert, pem: info.pem, ca: await loadCa(dir) }
+}
+
+/** What an HTTPS origin saw. */
+export interface TlsOrigin {
+  readonly port: number
+  readonly seen: { method: string; url: string; headers: IncomingMessage['headers']; body: string }[]
+}
+
+/** An HTTPS origin on 127.0.0.1 serving `host` with a leaf its own CA signed; answers git's ref advertisement too. */
+export async function startTlsOrigin(t: Teardown, ca: TestCa, host: string): Promise<TlsOrigin> {
+  const leaf = await mintLeaf(ca.ca, host, 'name', new Date())
+  const seen: TlsOrigin['seen'] = []
+  const server = createServer({ cert: leaf.cert, key: leaf.key }, (req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString() })
+      if (/\/info\/refs\?service=git-upload-pack$/.test(req.url ?? '')) return void res.writeHead(200, { 'content-type': 'application/x-git-upload-pack-advertisement', 'cache-control': 'no-cache' }).end(EMPTY_REPO)
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(`origin saw ${req.method} ${req.url}`)
+    })
+  })
+  return { port: await listenOn(server as unknown as import('node:http').Server, t), seen }
+}
+
+const pkt = (line: string): string => (line.length + 4).toString(16).padStart(4, '0') + line
+/** The smart-HTTP advertisement of an empty repository (gitprotocol-http(5)). */
+const EMPTY_REPO = pkt('# service=git-upload-pack\n') + '0000' + pkt(`${'0'.repeat(40)} capabilities^{}\0agent=guarded-test\n`) + '0000'
+
+/** A proxy started the way `serve --ca-dir D --upstream-ca F --audit-log L` would, with every event it emitted. */
+export interface InspectingStack {
+  readonly proxy: RunningProxy
+  readonly url: string
+  readonly port: number
+  readonly events: ProxyEvent[]
+  readonly auditFile: string
+  audit(): Promise<string>
+}
+
+/** Options: the policy text, the proxy's own environment, pins, and the CAs. */
+export interface InspectingOptions {
+  readonly policy: string
+  readonly caDir: string
+  readonly upstreamCaFile?: string
+  readonly env?: Record<string, string>
+  readonly resolve?: Record<string, string>
+  /** Write an audit log (default true). Tunnels still open at teardown close after it does, so leave it off where they may. */
+  readonly audit?: boolean
+}
+
+/** Starts the proxy on 127.0.0.1:0 with an audit log, closed at teardown. */
+export async function startInspectingStack(t: Teardown, options: InspectingOptions): Promise<InspectingStack> {
+  const dir = await mkdtemp(join(tmpdir(), 'guarded-inspect-'))
+  const policyFile = join(dir, 'policy.yaml')
+  const auditFile = join(dir, 'audit.jsonl')
+  await writeFile(policyFile, options.policy)
+  const proxy = await startProxy(
+    {
+      policyFiles: [policyFile],
+      listen: [{ host: '127.0.0.1', port: 0 }],
+      admin: { host: '127.0.0.1', port: 0 },
+      resolve: new Map(Object.entries(options.resolve ?? {}).map(([k, v]) => [k, [v]])),
+      sessionId: 'default',
+      auth: 'none',
+      limits: { ...DEFAULT_LIMITS, drainTimeoutMs: 1_000 },
+      caDir: options.caDir,
+      ...(options.upstreamCaFile && { upstreamCaFile: options.upstreamCaFile }),
+      ...(options.audit !== false && { audit: { path: auditFile, maxBytes: 0, keep: 1, bufferRecords: 1000, onFull: 'block', redactPromptText: false } }),
+    },
+    { env: { PATH: process.env.PATH ?? '', HOME: dir, XDG_RUNTIME_DIR: dir, ...options.env }, lookup: async () => Promise.reject(Object.assign(new Error('no DNS in tests'), { code: 'ENOTFOUND' })) },
+  )
+  t.teardown(() => proxy.close())
+  const events: ProxyEvent[] = []
+  proxy.events.subscribe((e) => events.push(e))
+  const port = proxy.listeners[0]?.port ?? 0
+  return { proxy, url: `http://127.0.0.1:${port}`, port, events, auditFile, audit: () => readFile(auditFile, 'utf8').catch(() => '') }
+}
