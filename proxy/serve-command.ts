@@ -200,6 +200,7 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
   process.stdout.write(`guarded-proxy admin on ${proxy.admin.url}\n`)
   if (proxy.metrics) process.stdout.write(`guarded-proxy metrics on ${proxy.metrics.url}\n`)
   process.stdout.write(`guarded-proxy admin token in ${proxy.adminToken.file}\n`)
+  if (proxy.approvalConfig().approvers.includes('web')) process.stdout.write(`guarded-proxy approver page on ${proxy.admin.url}/approvals (sign in with the admin token)\n`)
   const ca = proxy.inspection.current()?.ca
   if (ca) process.stdout.write(inspectionBanner(ca))
   process.on('SIGHUP', () => {

@@ -36,6 +36,8 @@ export interface RunningProxy {
   readonly events: EventBus
   readonly sessions: SessionStore
   readonly approvals: ApprovalRegistry
+  /** The approval settings in force (policy section, overridden by the command line). */
+  approvalConfig(): ApprovalConfig
   /** The policy in force now. */
   policy(): Policy
   /** TLS inspection: its CA and leaf cache once a rule needed them. */
@@ -162,6 +164,7 @@ export async function startProxy(options: ServeOptions, deps: StartDependencies 
     events,
     sessions,
     approvals,
+    approvalConfig,
     policy: () => policy.current,
     inspection,
     async reload() {

@@ -5,7 +5,8 @@ import type { Logger } from './logger.js'
 import type { ServeOptions } from './options.js'
 import { openAuditLog, type AuditLog } from './sinks/audit-log.js'
 import { createMetrics, type Metrics } from './sinks/metrics.js'
-import { createSpanSink, type SpanSink } from './sinks/otel-spans.js'
+import type { SpanSink } from './sinks/otel-spans.js'
+import { readOtlpConfig } from './sinks/otlp-config.js'
 
 /** The running sinks; `close` flushes spans and the audit log, in that order, after the proxy drained. */
 export interface Sinks {
@@ -17,7 +18,7 @@ export interface Sinks {
 
 /** Opens every configured sink. Span configuration errors surface here, before anything is written. */
 export async function startSinks(options: ServeOptions, policy: Policy, events: EventBus, env: NodeJS.ProcessEnv, logger?: Logger): Promise<Sinks> {
-  const spans = createSpanSink({ ...(options.otlpEndpoint && { endpoint: options.otlpEndpoint }), env, serviceName: 'guarded-proxy' })
+  const spans = await startSpans(options, env)
   const metrics = createMetrics()
   events.subscribe(metrics.sink)
   if (spans) events.subscribe(spans.sink)
@@ -36,6 +37,14 @@ export async function startSinks(options: ServeOptions, policy: Policy, events: 
       await audit?.close()
     },
   }
+}
+
+/** The OpenTelemetry SDK loads only when an endpoint is configured: it is the heaviest import we have. */
+async function startSpans(options: ServeOptions, env: NodeJS.ProcessEnv): Promise<SpanSink | undefined> {
+  const spanOptions = { ...(options.otlpEndpoint && { endpoint: options.otlpEndpoint }), env, serviceName: 'guarded-proxy' }
+  if (!readOtlpConfig(spanOptions)) return undefined
+  const { createSpanSink } = await import('./sinks/otel-spans.js')
+  return createSpanSink(spanOptions)
 }
 
 function definedOnly<T extends object>(value: T | undefined): Partial<T> {

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Readable } from 'node:stream'
-import { Agent, request } from 'undici'
+import type { Agent } from 'undici'
 import type { ApprovalConfig, WebhookConfig } from '../../policy/approval-config.js'
 import type { Logger } from '../logger.js'
 import type { ApprovalRegistry } from './create-registry.js'
@@ -47,7 +47,10 @@ const MAX_ANSWER = 64 * 1024
 export function startWebhookApprover(options: WebhookApproverOptions): WebhookApprover {
   const { registry, logger } = options
   const now = options.now ?? Date.now
-  const agent = new Agent({ keepAliveTimeout: 10_000 })
+  // undici loads on the first delivery: most proxies never call a webhook, and guarded-run starts faster.
+  let client: Promise<{ agent: Agent; request: typeof import('undici').request }> | undefined
+  const undici = (): Promise<{ agent: Agent; request: typeof import('undici').request }> =>
+    (client ??= import('undici').then((u) => ({ agent: new u.Agent({ keepAliveTimeout: 10_000 }), request: u.request })))
   const inflight = new Set<AbortController>()
   let closed = false
 
@@ -82,6 +85,7 @@ export function startWebhookApprover(options: WebhookApproverOptions): WebhookAp
     }, webhook.timeoutMs)
     inflight.add(controller)
     try {
+      const { agent, request } = await undici()
       const res = await request(webhook.url, {
         method: 'POST',
         dispatcher: agent,
@@ -114,7 +118,7 @@ export function startWebhookApprover(options: WebhookApproverOptions): WebhookAp
       closed = true
       unsubscribe()
       inflight.forEach((c) => c.abort())
-      await agent.destroy()
+      if (client) await (await client).agent.destroy()
     },
   }
 }
