@@ -15,6 +15,8 @@ import { renderRefusal, writeRefusalToSocket } from './refuse.js'
 export interface ProxyServer {
   readonly server: Server
   readonly sockets: ReadonlySet<Socket>
+  /** Resolves once every handler has finished, so its close record is out before the sinks close. */
+  settled(): Promise<void>
 }
 
 /** Creates the HTTP server that serves CONNECT, absolute-form requests and WebSocket upgrades. */
@@ -33,15 +35,33 @@ export function createProxyServer(ctx: ProxyContext, forwarder: HttpForwarder, l
   // set and ignores what the parser still hands over (the socket is already ending with its 503).
   const refused = new WeakSet<object>()
   const served = (req: IncomingMessage): boolean => !refused.has(req.socket)
+  const handlers = trackHandlers()
   server.on('connection', (socket: Socket) => admitConnection(socket, sockets, refused, ctx))
-  server.on('request', (req, res) => served(req) && void handleRequest(req, res, ctx, forwarder, listener))
+  server.on('request', (req, res) => served(req) && handlers.track(handleRequest(req, res, ctx, forwarder, listener)))
   // Without this listener Node answers `Expect: 100-continue` at once, inviting an upload the policy
   // may refuse; the handler sends 100 itself only after the request is admitted.
-  server.on('checkContinue', (req, res) => served(req) && void handleRequest(req, res, ctx, forwarder, listener))
-  server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => served(req) && void handleConnect(req, socket, head, ctx, listener))
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => served(req) && void handleUpgrade(req, socket, head, ctx, forwarder, listener))
+  server.on('checkContinue', (req, res) => served(req) && handlers.track(handleRequest(req, res, ctx, forwarder, listener)))
+  server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => served(req) && handlers.track(handleConnect(req, socket, head, ctx, listener)))
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => served(req) && handlers.track(handleUpgrade(req, socket, head, ctx, forwarder, listener)))
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(err, socket, ctx))
-  return { server, sockets }
+  return { server, sockets, settled: handlers.settled }
+}
+
+/** Counts handlers in flight: a closed socket's handler still has its close record to emit. */
+function trackHandlers(): { track(work: Promise<void>): void; settled(): Promise<void> } {
+  let running = 0
+  let waiters: (() => void)[] = []
+  return {
+    track(work) {
+      running++
+      void work.finally(() => {
+        if (--running > 0) return
+        waiters.forEach((w) => w())
+        waiters = []
+      })
+    },
+    settled: () => (running === 0 ? Promise.resolve() : new Promise((resolve) => waiters.push(resolve))),
+  }
 }
 
 /** Counts the connection, or turns it away with a 503 when the proxy is full. */

@@ -38,11 +38,12 @@ export async function handleConnect(req: IncomingMessage, socket: Duplex, head: 
     const upstream = await connectTo(admission.address, record.destination.port, ctx.limits.connectTimeoutMs, aborted).catch((err: unknown) => (allow(), Promise.reject(err)))
     socket.write(ESTABLISHED)
     // No client byte reaches the destination before the ClientHello names it (check-client-hello.ts: what that stops).
+    const idle = idleWatch(socket)
     const first = await readFirstBytes(socket, head, ctx.limits.headersTimeoutMs, upstream)
     const hello = checkClientHello(first, record.destination, (ctx.policy.current.tlsPorts ?? [443]).includes(record.destination.port))
     if (!hello.ok && !first.closed) return (upstream.destroy(), refuseRecord(refuseOpenTunnel(socket, first, hello.reason), record, ctx, hello.reason, { destination: record.destination, detail: hello.detail }))
     allow()
-    if (first.closed) return closedEarly(socket, upstream, record)
+    if (first.closed) return closedEarly(socket, upstream, record, idle())
     const result = await pipe(socket, upstream, ctx.limits.idleTimeoutMs, first.bytes)
     Object.assign(record, { bytesSent: result.sent, bytesReceived: result.received, outcome: result.outcome, errorType: result.errorType })
   } catch (err) {
@@ -53,9 +54,17 @@ export async function handleConnect(req: IncomingMessage, socket: Duplex, head: 
 }
 
 /** A side closed while the first bytes were awaited: flush what the upstream sent, and record the short tunnel. */
-function closedEarly(socket: Duplex, upstream: Socket, record: ConnectionRecord): void {
-  Object.assign(record, { bytesSent: upstream.bytesWritten, bytesReceived: upstream.bytesRead, outcome: upstream.destroyed || upstream.readableEnded ? 'upstream-closed' : 'client-closed' })
+function closedEarly(socket: Duplex, upstream: Socket, record: ConnectionRecord, idle: boolean): void {
+  const outcome = idle ? 'timeout' : upstream.destroyed || upstream.readableEnded ? 'upstream-closed' : 'client-closed'
+  Object.assign(record, { bytesSent: upstream.bytesWritten, bytesReceived: upstream.bytesRead, outcome })
   upstream.destroy()
   socket.end()
 }
 
+
+/** Whether the client socket's idle timeout fired (the connection limit's timer tears it down). */
+function idleWatch(socket: Duplex): () => boolean {
+  let fired = false
+  socket.once('timeout', () => (fired = true))
+  return () => fired
+}

@@ -4,6 +4,7 @@ import { admit } from './admit.js'
 import { clientGone } from './client-gone.js'
 import { attachSession, type ListenerInfo } from './attach-session.js'
 import { checkProtocol } from './check-protocol.js'
+import { checkPlainRequest } from './inspect-plain-request.js'
 import type { ProxyContext } from './context.js'
 import type { HttpForwarder } from './forward-http.js'
 import { stripHopByHop } from './hop-by-hop.js'
@@ -27,8 +28,10 @@ export async function handleRequest(req: IncomingMessage, res: ServerResponse, c
     if (target.destination.host === RESERVED_HOST) return await serveInternal(req, res, target.path, record, ctx)
     const admission = await admit(record, ctx, clientGone(res))
     if (!admission.ok) return refuseRecord(refuseWith, record, ctx, admission.reason, admission.context)
+    const request = checkPlainRequest(ctx.policy.current, target.destination, req, target.path, record)
+    if (!request.ok) return refuseRecord(refuseWith, record, ctx, request.reason, request.context)
     emitDecision(ctx.events, record, 'allow', record.decision?.reason ?? 'allowed')
-    prepareUpstreamRequest(req, res, target.path, formatAuthority(target.destination, 80))
+    prepareUpstreamRequest(req, res, request.path, formatAuthority(target.destination, 80))
     const result = await forwarder.web(req, res, admission.address, target.destination.port)
     Object.assign(record, { bytesSent: result.sent, bytesReceived: result.received, outcome: result.outcome })
     if (result.error) throw result.error

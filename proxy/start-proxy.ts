@@ -199,6 +199,7 @@ async function drain(proxy: ProxyServer, timeoutMs: number): Promise<void> {
   }, timeoutMs)
   await closed
   clearTimeout(deadline)
+  await proxy.settled() // every close record is emitted before the sinks are closed
 }
 
 function closeServer(server: Server): Promise<void> {

@@ -61,7 +61,11 @@ export function createUpstreamPools(options: UpstreamOptions): UpstreamPools {
     const pool = pools.get(key) ?? createPool(destination, address, connector, options)
     pools.delete(key)
     pools.set(key, pool)
-    for (const [old, stale] of pools) if (pools.size > (options.maxPools ?? 256)) void stale.close().catch(() => undefined), pools.delete(old)
+    for (const [old, stale] of pools) {
+      if (pools.size <= (options.maxPools ?? 256)) break
+      pools.delete(old)
+      void stale.close().catch(() => undefined)
+    }
     return pool
   }
   return {

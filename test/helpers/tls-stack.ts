@@ -1,5 +1,6 @@
 /** TLS test fixtures: a CA made with certs/, an HTTPS origin whose certificate it signs, and an inspecting proxy. */
-import { createServer, type IncomingMessage } from 'node:https'
+import type { IncomingMessage } from 'node:http'
+import { createServer } from 'node:https'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'

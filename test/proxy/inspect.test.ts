@@ -10,6 +10,10 @@ import { ProxyAgent, request } from 'undici'
 import { curl, openTunnel } from '../helpers/clients.js'
 import { makeCa, startInspectingStack, startTlsOrigin, type InspectingStack, type TestCa, type TlsOrigin } from '../helpers/tls-stack.js'
 
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
 const SECRET = `ghp_${randomBytes(12).toString('hex')}`
 const PINS = { 'api.test': '127.0.0.1', 'bad.test': '127.0.0.1', 'plain.test': '127.0.0.1' }
 
@@ -25,7 +29,7 @@ interface World {
 }
 
 /** One world for the file: the proxy's CA, a trusted origin (api.test), an untrusted one (bad.test), the proxy. */
-async function world(t: Tap.Test): Promise<World> {
+async function world(t: Teardown): Promise<World> {
   const proxyCa = await makeCa('proxy-ca')
   const originCa = await makeCa('origin-ca')
   const strangerCa = await makeCa('stranger-ca')
@@ -201,4 +205,19 @@ t.test('inspection needs a CA only when a rule inspects, and refuses a key other
   const creds = 'version: 1\nallow:\n  - {host: api.test, credentials: {header: X-Key, value: "${env:NOPE_TOKEN}"}}\n'
   await chmod(join(ca.dir, 'ca-key.pem'), 0o600)
   await t.rejects(startInspectingStack(t, { policy: creds, caDir: ca.dir }), { code: 'GUARDED_BAD_CONFIG', message: /policy\.yaml:3: \$\{env:NOPE_TOKEN\} is not set in the proxy's environment/ })
+})
+
+t.test('plain HTTP to a host with path rules is held to them too, and never gets the credential', async (t) => {
+  const { startHttpOrigin } = await import('../helpers/origins.js')
+  const origin = await startHttpOrigin(t)
+  const proxyCa = await makeCa('plain')
+  const policy = `version: 1\nallow:\n  - host: "plain.test:${origin.port}"\n    paths: ["/repos/acme/**"]\n    credentials: {header: Authorization, value: "Bearer \${env:GITHUB_TOKEN}"}\nallow_private: [127.0.0.0/8]\n`
+  const stack = await startInspectingStack(t, { policy, caDir: proxyCa.dir, env: { GITHUB_TOKEN: SECRET }, resolve: PINS, audit: false })
+  const other = await curl(['-i', '--path-as-is', '-x', stack.url, `http://plain.test:${origin.port}/repos/acme/../other`])
+  t.match(other.stdout.toString(), /^HTTP\/1\.1 403 .*\r\n(.*\r\n)*x-guarded-decision: path-not-allowed/)
+  const ok = await curl(['-x', stack.url, `http://plain.test:${origin.port}/repos/acme/x?a=1`])
+  t.equal(ok.stdout.toString(), 'origin saw GET /repos/acme/x?a=1 0')
+  t.equal(origin.seen.length, 1)
+  t.notOk(origin.seen[0]?.headers.authorization, 'no token in cleartext')
+  t.match(stack.events.filter((e) => e.type === 'decision').at(-1), { 'url.path': '/repos/acme/x', 'guarded.verdict': 'allow' })
 })

@@ -9,10 +9,14 @@ import { openTunnel, readAll, readBytes } from '../helpers/clients.js'
 import { listenOn } from '../helpers/origins.js'
 import { makeCa, startInspectingStack, startTlsOrigin } from '../helpers/tls-stack.js'
 
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
 const PINS = { 'api.test': '127.0.0.1', 'evil.test': '127.0.0.1' }
 
 /** A TCP origin that counts the bytes it received and can speak first. */
-async function countingOrigin(t: Tap.Test, banner?: string): Promise<{ port: number; bytes: () => number }> {
+async function countingOrigin(t: Teardown, banner?: string): Promise<{ port: number; bytes: () => number }> {
   let bytes = 0
   const server = createServer((s: Socket) => {
     s.on('error', () => {})
@@ -26,7 +30,7 @@ async function countingOrigin(t: Tap.Test, banner?: string): Promise<{ port: num
 }
 
 /** The ClientHello a real TLS client sends for `servername`, captured off a socket. */
-async function captureHello(t: Tap.Test, servername?: string): Promise<Buffer> {
+async function captureHello(t: Teardown, servername?: string): Promise<Buffer> {
   let resolveHello: (b: Buffer) => void = () => {}
   const hello = new Promise<Buffer>((r) => (resolveHello = r))
   const server = createServer((s: Socket) => s.once('data', (d: Buffer) => (resolveHello(d), s.destroy())))

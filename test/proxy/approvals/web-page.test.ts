@@ -1,5 +1,5 @@
 /** The approver web page: end to end in headless Chromium against a running proxy, and its boundary over plain HTTP. */
-import { readFile } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -126,7 +126,9 @@ t.test('end to end in Chromium: an approval appears live, Allow once lets the pa
 
   const screenshot = join(tmpdir(), `guarded-web-page-${process.pid}.png`)
   await page.screenshot({ path: screenshot, fullPage: true })
-  t.comment(`screenshot: ${screenshot}`)
+  // Kept for a person to look at when asked (GUARDED_KEEP_SCREENSHOT=1); otherwise the run leaves nothing behind.
+  if (process.env.GUARDED_KEEP_SCREENSHOT === '1') t.comment(`screenshot: ${screenshot}`)
+  else t.teardown(() => rm(screenshot, { force: true }))
 
   await card.getByRole('button', { name: 'Allow once' }).click()
   const result = await client
