@@ -2,18 +2,14 @@
  * The inspection side of the proxy: the CA (loaded only once some rule needs inspection), the leaf cache, the
  * credentials of each loaded policy, the upstream pools, and the HTTP/1.1 server that reads terminated tunnels.
  */
-import { readFile } from 'node:fs/promises'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { defaultCaDir, LeafCache, loadCa, type CaInfo } from '../certs/index.js'
-import { policyNeedsInspection, ruleNeedsInspection } from '../policy/decide-request.js'
+import type { CaInfo, LeafCache } from '../certs/index.js'
+import { policyNeedsInspection } from '../policy/decide-request.js'
 import type { Policy, Rule } from '../policy/types.js'
-import { ConfigError } from './errors.js'
 import { resolveCredentials, type CredentialTable, type ResolvedCredential } from './inject-credentials.js'
-import { inspectRequest, type Tunnel } from './inspect-request.js'
+import type { Tunnel } from './inspect-request.js'
 import type { Limits } from './options.js'
-import { renderRefusal, writeRefusalToSocket } from './refuse.js'
-import { createUpstreamPools, type UpstreamPools } from './tls-upstream.js'
+import type { UpstreamPools } from './tls-upstream.js'
 
 /** What `serve` passes: where the CA is, what else to trust upstream, and the limits. */
 export interface InspectionOptions {
@@ -52,9 +48,11 @@ export async function startInspection(policy: Policy, options: InspectionOptions
     current: () => inspector,
     async prepare(next) {
       const table = await resolveCredentials(next, { env })
-      if (policyNeedsInspection(next)) inspector ??= await createInspector(options, env, tables)
+      // node-forge, the CA and undici load only for a policy that inspects: most proxies never pay for them.
+      const heavy = policyNeedsInspection(next) || inspector ? await import('./create-inspector.js') : undefined
+      if (heavy && policyNeedsInspection(next)) inspector ??= await heavy.createInspector(options, env, tables)
       tables.set(next, table)
-      if (inspector) warmLeaves(inspector.leaves, next)
+      if (inspector && heavy) heavy.warmLeaves(inspector.leaves, next)
     },
     close: async () => inspector?.close(),
   }
@@ -62,54 +60,3 @@ export async function startInspection(policy: Policy, options: InspectionOptions
   return inspection
 }
 
-async function createInspector(options: InspectionOptions, env: NodeJS.ProcessEnv, tables: WeakMap<Policy, CredentialTable>): Promise<Inspector & { close(): Promise<void> }> {
-  const ca = await loadCa(options.caDir ?? defaultCaDir(env))
-  const extraCa = options.upstreamCaFile === undefined ? undefined : await readUpstreamCa(options.upstreamCaFile)
-  const upstream = createUpstreamPools({ ...(extraCa && { extraCa }), connectTimeoutMs: options.limits.connectTimeoutMs, idleMs: options.limits.idleTimeoutMs })
-  const tunnels = new WeakMap<object, Tunnel>()
-  const self: Inspector & { close(): Promise<void> } = {
-    ca: ca.info,
-    leaves: new LeafCache(ca),
-    upstream,
-    credential: (policy, rule) => (rule ? tables.get(policy)?.get(rule) : undefined),
-    serve(socket, tunnel) {
-      tunnels.set(socket, tunnel)
-      server.emit('connection', socket)
-    },
-    close: () => upstream.close(),
-  }
-  const server = requestServer(options.limits, (req, res) => {
-    const tunnel = tunnels.get(req.socket)
-    if (tunnel) void inspectRequest(req, res, tunnel, self)
-    else res.destroy()
-  })
-  return self
-}
-
-/** An HTTP/1.1 server that never listens: terminated tunnels are handed to it one by one. */
-function requestServer(limits: Limits, handle: (req: IncomingMessage, res: ServerResponse) => void): Server {
-  const server = createServer({ maxHeaderSize: limits.maxHeaderBytes, headersTimeout: limits.headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: limits.keepAliveTimeoutMs, noDelay: true })
-  server.on('request', handle)
-  server.on('checkContinue', handle) // the 100 goes out only once the request is admitted
-  const refuse = (detail: string) => (_req: IncomingMessage, socket: Duplex): void => writeRefusalToSocket(socket, renderRefusal('unsupported-protocol', { detail }))
-  server.on('upgrade', refuse('upgrades (WebSocket) inside an inspected tunnel are not supported yet'))
-  server.on('connect', refuse('CONNECT inside an inspected tunnel is refused'))
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => writeRefusalToSocket(socket, renderRefusal('bad-request', { detail: `the request could not be parsed (${err.code ?? 'error'})` })))
-  return server
-}
-
-async function readUpstreamCa(file: string): Promise<string> {
-  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    throw new ConfigError(`--upstream-ca ${file}: cannot read it (${err.code ?? err.message})`)
-  })
-  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`--upstream-ca ${file}: expected PEM certificates`)
-  return text
-}
-
-/** Mints leaves for the exact hosts of inspecting rules now, so their first connection does not wait for a signature. */
-function warmLeaves(leaves: LeafCache, policy: Policy): void {
-  for (const rule of policy.rules) {
-    if (!ruleNeedsInspection(rule) || rule.host.kind !== 'exact') continue
-    leaves.get(rule.host.host, 'name').catch(() => undefined)
-  }
-}
