@@ -1,10 +1,11 @@
 // `guarded-run -- COMMAND`: check the machine can enforce, bring up the proxy
 // (in-process, or a relay to `--proxy URL`), plan the sandbox around it, run the
 // agent, and tear everything down before reporting how the agent ended.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { caPaths, defaultCaDir } from '../certs/ca-dir.js'
+import { caTrustEnv, writeCaBundle } from './ca-trust-env.js'
 import { runtimeDir } from '../proxy/admin-token.js'
 import { buildChildEnv, defaultPreloadPath, withProxyUrl } from './child-env.js'
 import { blockers, evaluateChecks, formatChecks, gatherFacts } from './doctor.js'
@@ -50,6 +51,8 @@ interface ProxyLink {
   /** Host files the agent must not read (the admin token). */
   readonly secretFiles: readonly string[]
   readonly counts: Readonly<DecisionCounts> | null
+  /** Variables that make the agent trust the inspection CA (empty when nothing is inspected). */
+  readonly trustEnv: Readonly<Record<string, string>>
 }
 
 type Cleanup = () => void | Promise<void>
@@ -114,8 +117,9 @@ async function connectProxy(flags: RunFlags, profile: Profile | null, runDir: st
     env: io.env,
   })
   cleanups.push(() => proxy.close())
+  const trustEnv = proxy.caPem === undefined ? {} : caTrustEnv(await caBundle(proxy.caPem, proxy.sessionId, io.env, cleanups))
   return {
-    socket, ...(proxy.port !== undefined && { port: proxy.port }), agentUrl: () => null,
+    socket, ...(proxy.port !== undefined && { port: proxy.port }), agentUrl: () => null, trustEnv,
     // The whole runtime dir: this run's token and log, and every other proxy's too.
     secretFiles: [proxy.adminTokenFile, runtimeDir(io.env), ...caKey(io.env)],
     counts: proxy.counts,
@@ -137,6 +141,7 @@ async function relayTo(target: ProxyTarget, socket: string, profile: Profile | n
     agentUrl: (port) => (flags.noSandbox ? direct : auth === '' ? null : `http://${auth}127.0.0.1:${port}`),
     secretFiles: [],
     counts: null,
+    trustEnv: {},
   }
 }
 
@@ -161,9 +166,20 @@ function sandboxPlan(flags: RunFlags, profile: Profile | null, secretFiles: read
 }
 
 function agentEnv(parent: NodeJS.ProcessEnv, port: number, keepEnv: readonly string[], link: ProxyLink): Record<string, string> {
-  const env = buildChildEnv(parent, { proxyPort: port, keepEnv, preloadPath: defaultPreloadPath() })
+  const env = { ...buildChildEnv(parent, { proxyPort: port, keepEnv, preloadPath: defaultPreloadPath() }), ...link.trustEnv }
   const url = link.agentUrl(port)
   return url === null ? env : withProxyUrl(env, url)
+}
+
+/**
+ * The system roots plus our CA, written where the sandbox can read it: under HOME (read-only inside),
+ * not in the run directory or /tmp, which the sandbox hides or replaces.
+ */
+async function caBundle(caPem: string, sessionId: string, env: NodeJS.ProcessEnv, cleanups: Cleanup[]): Promise<string> {
+  const dir = join(env.HOME ?? homedir(), '.cache', 'guarded', sessionId)
+  mkdirSync(dir, { recursive: true, mode: 0o755 })
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+  return writeCaBundle(dir, caPem)
 }
 
 function caKey(env: NodeJS.ProcessEnv): string[] {

@@ -34,6 +34,8 @@ export interface RunProxy {
   readonly adminTokenFile: string
   readonly auditLog: string
   readonly counts: Readonly<DecisionCounts>
+  /** The inspection CA's certificate, when the policy inspects: the sandbox must trust it. */
+  readonly caPem?: string
   /** End the session, drain briefly (the agent is gone), close every listener and the log. */
   close(): Promise<void>
 }
@@ -68,6 +70,7 @@ async function openSession(proxy: RunningProxy, sessionId: string, opts: RunProx
     adminTokenFile: proxy.adminToken.file,
     auditLog,
     counts,
+    ...(proxy.inspection.current() && { caPem: proxy.inspection.current()!.ca.pem }),
     async close() {
       proxy.sessions.end(sessionId)
       await proxy.close()

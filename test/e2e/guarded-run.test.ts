@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { startServe } from '../helpers/run-cli.js'
+import { initCa } from '../../certs/index.js'
 
 const CLI = fileURLToPath(new URL('../../dist/launcher/cli.js', import.meta.url))
 const GIT_HTTP_BACKEND = '/usr/lib/git-core/git-http-backend'
@@ -170,6 +171,20 @@ t.test('--proxy URL: a running proxy and the session its credentials name', asyn
   t.equal(origin.hits(), hits + 1)
   const refused = await guardedRun(['--proxy', `http://127.0.0.1:${new URL(session.proxy_url).port}`, '--', 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', url('origin.test')])
   t.equal(refused.stdout, '407', 'without credentials that proxy refuses: the relay adds none')
+})
+
+t.test('a policy that inspects: the agent trusts the inspection CA through one bundle and the usual variables', async (t) => {
+  const ca = await initCa(join(dirs.home, '.config', 'guarded', 'ca'), { validityDays: 2 })
+  const inspecting = join(root, 'inspecting.yaml')
+  writeFileSync(inspecting, ['version: 1', 'default: deny', 'allow:', '  - host: api.inspected.test', '    inspect: true', ''].join('\n'))
+  const script = 'for v in SSL_CERT_FILE NODE_EXTRA_CA_CERTS REQUESTS_CA_BUNDLE CURL_CA_BUNDLE GIT_SSL_CAINFO PIP_CERT; do eval "echo $v=\\$$v"; done; cat "$SSL_CERT_FILE"'
+  const run = await guardedRun(['--policy', inspecting, '--', 'sh', '-c', script])
+  t.equal(run.code, 0, run.stderr)
+  const bundle = /^SSL_CERT_FILE=(\S+)$/m.exec(run.stdout)?.[1]
+  t.ok(bundle, 'SSL_CERT_FILE names the bundle')
+  for (const v of ['NODE_EXTRA_CA_CERTS', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO', 'PIP_CERT']) t.match(run.stdout, `${v}=${bundle}`, `${v} points at the same bundle`)
+  t.ok(run.stdout.includes(ca.pem.trim()), 'the bundle, read inside the sandbox, holds our CA')
+  t.notOk(existsSync(bundle!), 'the bundle is removed after the run')
 })
 
 t.test('teardown leaves no temp files, tokens or discovery files behind', async (t) => {
