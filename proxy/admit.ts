@@ -1,5 +1,6 @@
 /** The stages every proxied connection shares: decide, settle, then resolve and check the address. */
 import { decide } from '../policy/decide.js'
+import type { ClientGone } from './client-gone.js'
 import type { ReasonCode } from '../policy/reasons.js'
 import type { ProxyContext } from './context.js'
 import { RESERVED_HOST } from './parse-target.js'
@@ -17,12 +18,12 @@ export type Admission =
  * Admits `record.destination`. The name is resolved only after the policy allowed it: a lookup of an
  * unknown name is itself a leak (the query carries the name to whoever runs the resolver).
  */
-export async function admit(record: ConnectionRecord, ctx: ProxyContext, signal: AbortSignal): Promise<Admission> {
+export async function admit(record: ConnectionRecord, ctx: ProxyContext, gone: ClientGone): Promise<Admission> {
   const destination = record.destination
   if (!destination) throw new Error('admit called before the target was parsed')
   if (destination.host === RESERVED_HOST) return { ok: false, reason: 'reserved-name', context: { destination } }
   // No egress goes unrecorded: while the audit log is behind, new connections wait, then are refused.
-  const room = ctx.events.waitForRoom(ctx.limits.auditWaitMs, signal)
+  const room = ctx.events.waitForRoom(ctx.limits.auditWaitMs, gone)
   if (room !== true && !(await room)) return { ok: false, reason: 'audit-unavailable', context: { destination } }
   const policy = ctx.policy.current
   const decision = (record.decision = decide(policy, destination))
@@ -30,7 +31,7 @@ export async function admit(record: ConnectionRecord, ctx: ProxyContext, signal:
   // the record says what enforce would have done. Address safety below still refuses, because a
   // private address or a loop back into the proxy attacks the host it runs on, not a policy choice.
   if (policy.mode === 'audit') record.wouldVerdict = decision.action
-  const settled = policy.mode === 'audit' ? { verdict: 'allow' as const, reason: decision.reason } : await settle(decision, record, ctx, signal)
+  const settled = policy.mode === 'audit' ? { verdict: 'allow' as const, reason: decision.reason } : await settle(decision, record, ctx, gone)
   // An approval's outcome is the reason of record (approved, approval-denied, …), not the policy's `unknown`.
   if (decision.action === 'ask') record.decision = { ...decision, reason: settled.reason }
   if (settled.verdict !== 'allow') {

@@ -11,6 +11,9 @@ export interface ListenerInfo {
 
 const PROMPT_HEADER = 'x-guarded-prompt-id'
 
+/** The session id of records refused for missing or bad credentials; no real session can have it. */
+export const UNAUTHENTICATED = '(unauthenticated)'
+
 /**
  * Fills `record.sessionId` and `record.prompt`; returns a refusal detail when the request has no valid
  * session. A plain-HTTP request may name its prompt in `X-Guarded-Prompt-Id`, which is removed here so
@@ -18,7 +21,8 @@ const PROMPT_HEADER = 'x-guarded-prompt-id'
  */
 export function attachSession(record: ConnectionRecord, req: IncomingMessage, listener: ListenerInfo, ctx: ProxyContext): string | undefined {
   const who = identifySession(req.headers, listener.sessionId, ctx.sessions, ctx.auth, ctx.defaultSessionId)
-  if (!who.ok) return who.detail
+  // Not the default session: an unauthenticated refusal must not land in anyone's history (/v1/status).
+  if (!who.ok) return void (record.sessionId = UNAUTHENTICATED), who.detail
   record.sessionId = who.session.id
   const header = req.headers[PROMPT_HEADER]
   delete req.headers[PROMPT_HEADER]

@@ -1,9 +1,10 @@
 /** Opens the upstream TCP connection to the one address that was checked. */
+import type { EventEmitter } from 'node:events'
 import { connect, type Socket } from 'node:net'
 import { UpstreamError } from './errors.js'
 
-/** Connects, failing with a typed UpstreamError on refusal, reset, timeout or abort. */
-export function connectTo(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
+/** Connects, failing with a typed UpstreamError on refusal, reset, timeout, or the client's 'close'. */
+export function connectTo(address: string, port: number, timeoutMs: number, client?: EventEmitter): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: address, port, noDelay: true })
     const fail = (err: Error): void => {
@@ -20,10 +21,11 @@ export function connectTo(address: string, port: number, timeoutMs: number, sign
     const cleanup = (): void => {
       clearTimeout(timer)
       socket.off('error', onError)
-      signal?.removeEventListener('abort', onAbort)
+      client?.off('close', onAbort)
     }
     socket.once('error', onError)
-    signal?.addEventListener('abort', onAbort, { once: true })
+    // A plain listener, not an AbortSignal: creating one per connection showed up in profiles.
+    client?.once('close', onAbort)
     socket.once('connect', () => {
       cleanup()
       resolve(socket)

@@ -71,7 +71,7 @@ export interface EventBus {
   subscribe(sink: Sink): () => void
   addGate(gate: Gate): void
   /** True at once when every gated sink has room; otherwise waits up to `ms` for room. */
-  waitForRoom(ms: number, signal?: AbortSignal): boolean | Promise<boolean>
+  waitForRoom(ms: number, gone?: () => AbortSignal): boolean | Promise<boolean>
 }
 
 /** Creates a bus; `onSinkError` hears about sinks that throw. */
@@ -94,9 +94,9 @@ export function createEventBus(onSinkError: (err: unknown) => void = () => {}): 
       return () => sinks.delete(sink)
     },
     addGate: (gate) => void gates.push(gate),
-    waitForRoom(ms, signal) {
-      if (!full()) return true // the hot path: no promise, no timer
-      return waitForRoom(full, ms, signal)
+    waitForRoom(ms, gone) {
+      if (!full()) return true // the hot path: no promise, no timer, no signal
+      return waitForRoom(full, ms, gone?.())
     },
   }
 }

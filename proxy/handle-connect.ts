@@ -35,7 +35,7 @@ export async function handleConnect(req: IncomingMessage, socket: Duplex, head: 
     if (inspector && needsInspection(ctx.policy.current, record.destination)) return await inspectTunnel(socket, head, record, admission.address, ctx, inspector)
     const allow = (): void => void emitDecision(ctx.events, record, 'allow', record.decision?.reason ?? 'allowed')
     // An unreachable upstream is an allowed tunnel that failed: the decision says allow, the close says why.
-    const upstream = await connectTo(admission.address, record.destination.port, ctx.limits.connectTimeoutMs, aborted).catch((err: unknown) => (allow(), Promise.reject(err)))
+    const upstream = await connectTo(admission.address, record.destination.port, ctx.limits.connectTimeoutMs, socket).catch((err: unknown) => (allow(), Promise.reject(err)))
     socket.write(ESTABLISHED)
     // No client byte reaches the destination before the ClientHello names it (check-client-hello.ts: what that stops).
     const idle = idleWatch(socket)

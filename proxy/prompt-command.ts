@@ -40,14 +40,26 @@ function fail(message: string): number {
 async function fromFlags(id: string | undefined, textFile: string | undefined): Promise<{ id: string; text?: string } | string> {
   if (!id) return `--id is required\n${USAGE}`
   if (textFile === undefined) return { id }
-  return { id, text: await readFile(textFile === '-' ? '/dev/stdin' : textFile, 'utf8') }
+  return { id, text: textFile === '-' ? await readStdin() : await readFile(textFile, 'utf8') }
+}
+
+/** Reads all of stdin as a stream: opening `/dev/stdin` fails (ENXIO) when it is a socket, as Node's `spawn` pipes are. */
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks).toString('utf8')
 }
 
 /** Claude Code passes `{"prompt": "...", "session_id": "...", ...}`; the prompt ID is derived from its text and time. */
 async function fromHook(kind: string): Promise<{ id: string; text?: string } | string> {
   if (kind !== 'claude') return `--hook ${kind}: only "claude" is known`
-  const input = JSON.parse(await readFile('/dev/stdin', 'utf8')) as { prompt?: unknown }
-  if (typeof input.prompt !== 'string') return 'the hook input has no "prompt" string'
+  let input: { prompt?: unknown } | null
+  try {
+    input = JSON.parse(await readStdin()) as { prompt?: unknown } | null
+  } catch {
+    return 'the hook input on stdin is not JSON'
+  }
+  if (typeof input?.prompt !== 'string') return 'the hook input has no "prompt" string'
   const digest = createHash('sha256').update(input.prompt).digest('hex').slice(0, 12)
   return { id: `claude-${Date.now().toString(36)}-${digest}`, text: input.prompt }
 }

@@ -41,36 +41,46 @@ export function emitDecision(events: EventBus, record: ConnectionRecord, verdict
   if (record.decided) return undefined
   record.decided = true
   const d = record.destination
-  const event: DecisionEvent = {
+  // Built by assignment rather than conditional spreads: this runs for every request, and each spread
+  // allocated a temporary object.
+  const event: Mutable<DecisionEvent> = {
     type: 'decision',
     time: new Date().toISOString(),
     'record.id': record.id,
     'record.kind': record.kind,
     'session.id': record.sessionId,
-    ...(record.prompt && { 'guarded.prompt.id': record.prompt.id, 'guarded.prompt.source': record.prompt.source }),
-    ...(record.prompt?.text !== undefined && { 'guarded.prompt.text': record.prompt.text }),
     'client.address': record.clientAddress,
-    ...(d && { 'server.address': d.host, 'server.port': d.port }),
-    ...(record.peerAddress && { 'network.peer.address': record.peerAddress }),
-    ...(record.method && { 'http.request.method': record.method }),
-    ...(record.path !== undefined && { 'url.path': record.path }),
-    ...(record.decision && { 'guarded.classification': record.decision.classification }),
     'guarded.verdict': verdict,
     'guarded.reason': reason,
-    ...(record.wouldVerdict && { 'guarded.would_verdict': record.wouldVerdict }),
-    ...(record.decision?.rule && { 'guarded.rule': record.decision.rule.pattern }),
-    ...(record.approval?.by !== undefined && { 'guarded.approval.by': record.approval.by }),
-    ...(record.approval?.scope !== undefined && { 'guarded.approval.scope': record.approval.scope }),
-    ...(record.approval && { 'guarded.approval.latency_ms': record.approval.latencyMs }),
-    ...(record.traceParent && { 'trace.parent': record.traceParent }),
   }
+  if (record.prompt) {
+    event['guarded.prompt.id'] = record.prompt.id
+    event['guarded.prompt.source'] = record.prompt.source
+    if (record.prompt.text !== undefined) event['guarded.prompt.text'] = record.prompt.text
+  }
+  if (d) {
+    event['server.address'] = d.host
+    event['server.port'] = d.port
+  }
+  if (record.peerAddress) event['network.peer.address'] = record.peerAddress
+  if (record.method) event['http.request.method'] = record.method
+  if (record.path !== undefined) event['url.path'] = record.path
+  if (record.decision) event['guarded.classification'] = record.decision.classification
+  if (record.wouldVerdict) event['guarded.would_verdict'] = record.wouldVerdict
+  if (record.decision?.rule) event['guarded.rule'] = record.decision.rule.pattern
+  if (record.approval) {
+    if (record.approval.by !== undefined) event['guarded.approval.by'] = record.approval.by
+    if (record.approval.scope !== undefined) event['guarded.approval.scope'] = record.approval.scope
+    event['guarded.approval.latency_ms'] = record.approval.latencyMs
+  }
+  if (record.traceParent) event['trace.parent'] = record.traceParent
   events.emit(event)
   return event
 }
 
 /** Emits the close event; call it exactly once, from the handler's `finally`. */
 export function emitClose(events: EventBus, record: ConnectionRecord): void {
-  const event: CloseEvent = {
+  const event: Mutable<CloseEvent> = {
     type: 'close',
     time: new Date().toISOString(),
     'record.id': record.id,
@@ -80,7 +90,9 @@ export function emitClose(events: EventBus, record: ConnectionRecord): void {
     'guarded.bytes.sent': record.bytesSent,
     'guarded.bytes.received': record.bytesReceived,
     'guarded.duration_ms': Math.round((performance.now() - record.started) * 1000) / 1000,
-    ...(record.errorType && { 'error.type': record.errorType }),
   }
+  if (record.errorType) event['error.type'] = record.errorType
   events.emit(event)
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }

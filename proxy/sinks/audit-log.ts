@@ -40,31 +40,82 @@ const writeStdout = promisify(writeFd)
 
 /** Opens the log (creating it 0600) and returns its sink and gate. */
 export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> {
+  const toStdout = options.path === '-'
   let file = await openFile(options.path)
   let size = file ? (await file.stat()).size : 0
   const queue: string[] = []
+  // The batch being written; after an error its unwritten tail is retried, so no line is torn or doubled.
+  let pending: { data: Buffer; records: number } | undefined
   let writing: Promise<void> | undefined
   let roomWaiters: (() => void)[] = []
+  let reopenWaiters: { resolve: () => void; reject: (err: unknown) => void }[] = []
+  // While writes fail (disk full, file gone) the gate stays shut: records are kept, new connections refused.
+  let failure: unknown
+  let retry: NodeJS.Timeout | undefined
+  // Decisions the gate's own refusals dropped: their closes go too, and no other close does.
+  const droppedDecisions = new Set<string>()
   const counts = { written: 0, dropped: 0 }
 
-  const write = async (text: string): Promise<void> => {
-    if (file) await file.write(text)
-    else await writeStdout(1, text)
-    size += Buffer.byteLength(text)
+  const ensureOpen = async (): Promise<void> => {
+    if (toStdout || file) return
+    file = await openFile(options.path)
+    size = file ? (await file.stat()).size : 0
+  }
+  const write = async (data: Buffer): Promise<number> => {
+    if (toStdout) return (await writeStdout(1, data)).bytesWritten
+    await ensureOpen()
+    return (await file!.write(data)).bytesWritten
   }
   const rotate = async (): Promise<void> => {
     if (!file || options.maxBytes === 0 || size < options.maxBytes) return
-    await file.close()
+    const old = file
+    file = undefined
+    await old.close()
     await shiftRotated(options.path, options.keep)
-    file = await openFile(options.path)
-    size = 0
+    await ensureOpen()
+  }
+  // Runs between batches (never under a write), so no write lands on a closed handle.
+  const reopenNow = async (): Promise<void> => {
+    const waiters = reopenWaiters
+    reopenWaiters = []
+    try {
+      const old = file
+      file = undefined
+      await old?.close()
+      await ensureOpen()
+      waiters.forEach((w) => w.resolve())
+    } catch (err) {
+      waiters.forEach((w) => w.reject(err))
+    }
+  }
+  const retryLater = (): void => {
+    retry ??= setTimeout(() => {
+      retry = undefined
+      kick()
+    }, 1_000).unref()
   }
   const drainQueue = async (): Promise<void> => {
-    while (queue.length > 0) {
-      const batch = queue.splice(0, BATCH)
-      await write(batch.join(''))
-      counts.written += batch.length
-      await rotate()
+    for (;;) {
+      if (reopenWaiters.length > 0) await reopenNow()
+      if (!pending) {
+        if (queue.length === 0) return
+        const batch = queue.splice(0, BATCH)
+        pending = { data: Buffer.from(batch.join('')), records: batch.length }
+      }
+      try {
+        while (pending.data.length > 0) {
+          const n = await write(pending.data)
+          pending.data = pending.data.subarray(n)
+          size += n
+        }
+        counts.written += pending.records
+        pending = undefined
+        failure = undefined
+        await rotate()
+      } catch (err) {
+        failure = err
+        return retryLater()
+      }
       if (queue.length < options.bufferRecords) {
         roomWaiters.forEach((w) => w())
         roomWaiters = []
@@ -74,36 +125,44 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
   const kick = (): void => {
     writing ??= drainQueue().finally(() => {
       writing = undefined
-      if (queue.length > 0) kick()
+      if ((queue.length > 0 && failure === undefined) || reopenWaiters.length > 0) kick()
     })
   }
-  const full = (): boolean => queue.length >= options.bufferRecords
+  const full = (): boolean => failure !== undefined || queue.length >= options.bufferRecords
 
   const sink: Sink = (event) => {
+    if (event.type === 'close' && droppedDecisions.delete(event['record.id'])) return void counts.dropped++
     // Over the limit, `block` still keeps records of connections already admitted (the gate stops new
     // ones); only the refusals the gate itself causes are dropped, and counted.
-    if (full() && (options.onFull === 'drop' || isAuditRefusal(event))) return void counts.dropped++
+    if (full() && (options.onFull === 'drop' || isAuditRefusal(event))) {
+      if (event.type === 'decision') droppedDecisions.add(event['record.id'])
+      return void counts.dropped++
+    }
     queue.push(serialise(event, options.redactPromptText))
-    kick()
+    if (failure === undefined) kick()
   }
   return {
     sink,
-    gate: { full, room: () => new Promise<void>((resolve) => roomWaiters.push(resolve)) },
-    async reopen() {
-      await writing
-      await file?.close()
-      file = await openFile(options.path)
-      size = file ? (await file.stat()).size : 0
-    },
+    // `drop` is the explicit opt-out from refusing connections: its gate never shuts.
+    gate: { full: () => options.onFull === 'block' && full(), room: () => new Promise<void>((resolve) => roomWaiters.push(resolve)) },
+    reopen: () =>
+      new Promise<void>((resolve, reject) => {
+        reopenWaiters.push({ resolve, reject })
+        kick()
+      }),
     async flush() {
       while (writing) await writing
     },
     async close() {
+      clearTimeout(retry)
       while (writing) await writing
+      // What a failing destination never took is counted, not silently forgotten.
+      counts.dropped += queue.splice(0).length + (pending?.records ?? 0)
+      pending = undefined
       await file?.close()
       file = undefined
     },
-    stats: () => ({ ...counts, buffered: queue.length }),
+    stats: () => ({ ...counts, buffered: queue.length + (pending?.records ?? 0) }),
   }
 }
 
@@ -113,8 +172,9 @@ function serialise(event: ProxyEvent, redact: boolean): string {
   return JSON.stringify(record) + '\n'
 }
 
+/** A decision refused because the log was behind (`audit-unavailable`). */
 function isAuditRefusal(event: ProxyEvent): boolean {
-  return event.type === 'decision' ? event['guarded.reason'] === 'audit-unavailable' : event['guarded.outcome'] === 'refused'
+  return event.type === 'decision' && event['guarded.reason'] === 'audit-unavailable'
 }
 
 async function openFile(path: string): Promise<FileHandle | undefined> {
