@@ -72,6 +72,8 @@ export interface ServeOptions {
   readonly block?: readonly string[]
   /** `--mode audit|enforce`, over the files' `mode:` (requirements may forbid audit). */
   readonly mode?: 'enforce' | 'audit'
+  /** Policy files a launcher adds for one run (cli layer), loaded after the discovered or --policy files. */
+  readonly policyOverlays?: readonly string[]
   /** Reload when a policy file changes (`serve` does; embedded proxies opt in). */
   readonly watchPolicy?: boolean
   /** The inspection CA's directory (`--ca-dir`); default `$XDG_CONFIG_HOME/guarded/ca`. Read only when a rule needs inspection. */

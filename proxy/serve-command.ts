@@ -6,6 +6,8 @@ import { ConfigError } from './errors.js'
 import { createLogger } from './logger.js'
 import { DEFAULT_LIMITS, parseListenAddress, validateOptions, type Limits, type ServeOptions } from './options.js'
 import { startProxy } from './start-proxy.js'
+import { discoverLayers } from './policy-files/discover-layers.js'
+import { defaultRoots } from './policy-files/policy-roots.js'
 import type { AuditLogOptions } from './sinks/audit-log.js'
 import type { ApprovalConfig, HumanApprover } from '../policy/approval-config.js'
 
@@ -180,6 +182,13 @@ function parseLimits(values: Record<string, string | boolean | string[] | undefi
   }
 }
 
+/** Without --policy the proxy uses the discovered layers; none at all is a usage mistake, not a start-up failure. */
+async function noPolicyAnywhere(options: ServeOptions): Promise<boolean> {
+  if (options.policyFiles.length > 0 || (options.allow?.length ?? 0) > 0) return false
+  const layers = await discoverLayers({ explicit: [], ...(options.requirementsFile !== undefined && { requirementsFile: options.requirementsFile }) }, defaultRoots()).catch(() => undefined)
+  return layers !== undefined && layers.files.length === 0
+}
+
 /** Runs the proxy until a signal stops it; resolves with the exit status. */
 export async function serveCommand(args: readonly string[]): Promise<number> {
   let options: ServeOptions | 'help'
@@ -190,6 +199,10 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
     return 2
   }
   if (options === 'help') return void process.stdout.write(SERVE_USAGE), 0
+  if (await noPolicyAnywhere(options)) {
+    process.stderr.write(`guarded-proxy serve: no policy: pass --policy FILE (try policy/default.yaml), or create /etc/guarded/policy.yaml, ~/.config/guarded/policy.yaml or a trusted .guarded/policy.yaml\n\n${SERVE_USAGE}`)
+    return 2
+  }
   const logger = createLogger()
   const proxy = await startProxy(options, { logger }).catch((err: Error) => {
     process.stderr.write(`guarded-proxy serve: ${err.message}\n`)

@@ -17,6 +17,8 @@ export interface LayerInputs {
   readonly explicit: readonly string[]
   /** `--requirements FILE`; else `/etc/guarded/requirements.yaml` when it exists. */
   readonly requirementsFile?: string
+  /** Files a launcher writes for one run (its profile's hosts): the cli layer, after the others, without replacing discovery. */
+  readonly overlays?: readonly string[]
   /** `--decisions FILE` (loaded when it exists). */
   readonly decisionsFile?: string
   /** `--allow PATTERN`, `--block PATTERN`, `--mode MODE`: the command-line layer proper. */
@@ -54,6 +56,7 @@ export async function discoverLayers(inputs: LayerInputs, roots: PolicyRoots): P
     const notice = project && trustNotice(project)
     if (notice) notices.push(notice)
   }
+  files.push(...(inputs.overlays ?? []).map((file) => ({ file, layer: 'cli' as const })))
   if (inputs.decisionsFile && (await exists(inputs.decisionsFile))) files.push({ file: inputs.decisionsFile, layer: 'decisions' })
   const requirements = await requirementsFile(inputs, roots)
   if (requirements) files.push({ file: requirements, layer: 'requirements' })

@@ -16,7 +16,7 @@ import { sha256 } from './trust-store.js'
 /** The outcome of one reload; `changed` is false when the files were byte-for-byte the same. */
 export type ReloadResult = { readonly ok: true; readonly rules: number; readonly changed: boolean } | { readonly ok: false; readonly error: Error }
 
-/** Reloads on demand; `reload` always recompiles, `reloadIfChanged` only when some file's bytes changed. */
+/** Reloads on demand; `reload` always recompiles, `reloadIfChanged` only when the files differ from the last ones tried. */
 export interface PolicyReloader {
   reload(): Promise<ReloadResult>
   reloadIfChanged(): Promise<ReloadResult>
@@ -43,6 +43,9 @@ export async function loadInitialPolicy(options: Omit<ReloaderOptions, 'ref'>): 
 /** Creates a reloader whose last-seen contents are those of `initial`. */
 export function createPolicyReloader(options: ReloaderOptions, initial: LayerSources): PolicyReloader {
   let loaded = initial
+  // The last contents tried, good or bad: a broken file is reported (and counted) once per change,
+  // not again on every unrelated event in its directory. SIGHUP always retries.
+  let attempted = signature(initial)
   let queued: Promise<ReloadResult> | undefined
   let tail: Promise<unknown> = Promise.resolve()
   // One reload at a time; calls while one is waiting share it (a burst of events is one reload).
@@ -58,7 +61,9 @@ export function createPolicyReloader(options: ReloaderOptions, initial: LayerSou
     let result: ReloadResult
     try {
       layers = await readLayers(options.inputs, options.roots)
-      if (onlyIfChanged && signature(layers) === signature(loaded)) return { ok: true, rules: options.ref.current.rules.length, changed: false }
+      const seen = signature(layers)
+      if (onlyIfChanged && seen === attempted) return { ok: true, rules: options.ref.current.rules.length, changed: false }
+      attempted = seen
       const policy = await compileInWorker(layers.sources)
       await options.prepare?.(policy)
       options.ref.current = policy // the swap: one assignment, read once per connection

@@ -27,6 +27,7 @@ export interface PolicyService {
 export function layerInputs(options: ServeOptions): LayerInputs {
   return {
     explicit: options.policyFiles,
+    ...(options.policyOverlays && { overlays: options.policyOverlays }),
     ...(options.requirementsFile !== undefined && { requirementsFile: options.requirementsFile }),
     ...(options.decisionsFile !== undefined && { decisionsFile: options.decisionsFile }),
     ...(options.allow && { allow: options.allow }),

@@ -26,7 +26,11 @@ export function watchPolicyFiles(files: readonly string[], onChange: () => void,
   const update = (next: readonly string[]): void => {
     names = new Map()
     for (const file of next.map((f) => resolve(f))) names.set(dirname(file), (names.get(dirname(file)) ?? new Set()).add(basename(file)))
-    for (const [dir, watcher] of watchers) if (!names.has(dir)) (watcher.close(), watchers.delete(dir))
+    for (const [dir, watcher] of watchers) {
+      if (names.has(dir)) continue
+      watcher.close()
+      watchers.delete(dir)
+    }
     for (const dir of names.keys()) {
       if (watchers.has(dir)) continue
       try {

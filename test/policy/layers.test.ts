@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { boundApproval } from '../../policy/apply-requirements.js'
 import { DEFAULT_APPROVAL } from '../../policy/approval-config.js'
 import { decide } from '../../policy/decide.js'
@@ -12,10 +12,7 @@ const classify = (policy: Policy, host: string, port = 443) => decide(policy, { 
 const clampsOf = (policy: Policy) => (policy.clamps ?? []).map((c) => `${c.requirement} ${c.subject.file}:${c.subject.line}`)
 
 // Each row: name, why, sources (lowest precedence first), then what must hold.
-type Row = readonly [name: string, why: string, sources: PolicySource[], check: (t: Tap.Test, p: Policy) => void]
-declare namespace Tap {
-  type Test = Parameters<Parameters<typeof t.test>[1]>[0]
-}
+type Row = readonly [name: string, why: string, sources: PolicySource[], check: (t: Test, p: Policy) => void]
 
 const rows: Row[] = [
   ['lists concatenate, each rule keeps its layer and line', 'every compiled rule remembers where it came from', [src('system', 'allow: [github.com]\n'), src('user', 'allow:\n  - gitlab.com\n'), src('project', 'block:\n  - "*.pastebin.com"\n')], (t, p) => {

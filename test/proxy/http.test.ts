@@ -4,7 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Socket } from 'node:net'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { ProxyAgent, request } from 'undici'
 import { REASONS } from '../../policy/reasons.js'
 import { closedPort, curl, readBytes } from '../helpers/clients.js'
@@ -46,7 +46,7 @@ async function exchange(socket: Socket, bytes: string, quietMs = 200): Promise<R
   return res
 }
 
-function agentFor(t: Tap.Test, proxyUrl: string): ProxyAgent {
+function agentFor(t: Test, proxyUrl: string): ProxyAgent {
   // proxyTunnel: false makes undici send absolute-form requests for http:// URLs instead of CONNECT.
   const agent = new ProxyAgent({ uri: proxyUrl, proxyTunnel: false })
   t.teardown(() => agent.destroy())

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { ProxyAgent, request } from 'undici'
 import { startHttpOrigin } from '../helpers/origins.js'
 import { startStack } from '../helpers/start-stack.js'
@@ -16,7 +16,7 @@ allow_private:
   - 127.0.0.0/8
 `
 
-async function stack(t: Tap.Test, policy: string) {
+async function stack(t: Test, policy: string) {
   const origin = await startHttpOrigin(t)
   const s = await startStack(t, { policy, resolve: { 'allowed.test': '127.0.0.1', 'blocked.test': '127.0.0.1', 'unknown.test': '127.0.0.1', 'inner.test': '10.0.0.5' } })
   const agent = new ProxyAgent({ uri: s.url, proxyTunnel: false })

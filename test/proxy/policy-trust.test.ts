@@ -78,3 +78,11 @@ t.test('a corrupt trust store trusts nothing', async (t) => {
   await writeFile(join(roots.configDir, 'trusted-projects.json'), '{not json')
   t.equal((await projectTrust(repo, roots)).status, 'untrusted')
 })
+
+t.test('a launcher overlay adds to the discovered layers instead of replacing them', async (t) => {
+  const { roots, root } = await machine(t)
+  const overlay = join(root, 'run-overlay.yaml')
+  await writeFile(overlay, 'version: 1\nallow: [profile.example]\n')
+  const layers = await discoverLayers({ explicit: [], overlays: [overlay] }, roots)
+  t.same(layers.files.map((f) => f.layer), ['system', 'user', 'cli'], 'system and user stay; the overlay is cli')
+})

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process'
 import { mkdtemp, readFile, readdir, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startHttpOrigin } from '../../helpers/origins.js'
 import { CLI, startServe, type ServeChild } from '../../helpers/run-cli.js'
 import { adminOf, curlVia, waitFor } from './admin.js'
@@ -42,7 +42,7 @@ async function setup(): Promise<{ env: NodeJS.ProcessEnv; runtime: string; polic
 }
 
 /** `serve` with the CLI approver, parking what the policy does not know. */
-function serve(t: Tap.Test, policy: string, env: NodeJS.ProcessEnv): Promise<ServeChild> {
+function serve(t: Test, policy: string, env: NodeJS.ProcessEnv): Promise<ServeChild> {
   return startServe(t, ['--policy', policy, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--approver', 'cli', '--resolve', 'parked.test=127.0.0.1'], env)
 }
 

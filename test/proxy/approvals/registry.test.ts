@@ -5,7 +5,7 @@
 import { readdir, readFile, mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { RegistryEvent } from '../../../proxy/approvals/create-registry.js'
 import type { Lookup } from '../../../proxy/resolver.js'
 import { startHttpOrigin } from '../../helpers/origins.js'
@@ -23,7 +23,7 @@ allow_private:
 const PINS = { 'origin.test': '127.0.0.1', 'parked.test': '127.0.0.1', 'other.test': '127.0.0.1', 'always.test': '127.0.0.1' }
 
 /** A proxy whose unknown destinations are offered to the API approver, and its admin client. */
-async function approvalStack(t: Tap.Test, options: Partial<StackOptions> = {}): Promise<Stack & { admin: Admin; offered: RegistryEvent[]; settled: RegistryEvent[] }> {
+async function approvalStack(t: Test, options: Partial<StackOptions> = {}): Promise<Stack & { admin: Admin; offered: RegistryEvent[]; settled: RegistryEvent[] }> {
   const stack = await startStack(t, { policy: POLICY, resolve: PINS, ...options, approval: { approvers: ['api'], timeoutMs: 10_000, ...options.approval } })
   const admin = await adminOf(stack.proxy.admin.url, stack.proxy.adminToken.file)
   const offered: RegistryEvent[] = []
