@@ -20,6 +20,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (request.kind === 'help') return void process.stdout.write(RUN_USAGE), 0
   if (request.kind === 'doctor') return doctor()
+  if (request.kind === 'trust') return trust(request.dir ?? process.cwd())
   return run(request.flags)
 }
 
@@ -30,6 +31,12 @@ async function doctor(): Promise<number> {
   const failing = blockers(checks).length
   process.stdout.write(failing === 0 ? 'guarded-run can enforce the sandbox on this machine.\n' : `guarded-run cannot run sandboxed here: fix the ${failing} FAIL item${failing === 1 ? '' : 's'} above.\n`)
   return failing === 0 ? 0 : 1
+}
+
+/** `guarded-run trust [DIR]`: lets a project's `.guarded/policy.yaml` load, until it changes. */
+async function trust(dir: string): Promise<number> {
+  const { trustCommand } = await import('./trust-command.js')
+  return trustCommand(dir, process.env)
 }
 
 async function run(flags: RunFlags): Promise<number> {

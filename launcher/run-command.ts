@@ -13,7 +13,7 @@ import { holdSignals } from './hold-signals.js'
 import { profileOverlay } from './profile-overlay.js'
 import { findProfile, type Profile } from './profiles.js'
 import { startProxyRelay } from './proxy-relay.js'
-import { resolvePolicyFiles } from './resolve-policy-files.js'
+import { resolveRunPolicy } from './resolve-policy-files.js'
 import type { ProxyTarget, RunFlags } from './run-flags.js'
 import { runSandboxed, type RunResult } from './run-sandboxed.js'
 import type { DecisionCounts } from './run-summary.js'
@@ -108,15 +108,20 @@ async function connectProxy(flags: RunFlags, profile: Profile | null, runDir: st
   const overlay = profileOverlay(profile)
   const overlays = overlay === null ? [] : [join(runDir, `profile-${profile?.name ?? ''}.yaml`)]
   if (overlay !== null && overlays[0] !== undefined) writeFileSync(overlays[0], overlay, { mode: 0o600 })
+  const runPolicy = await resolveRunPolicy({ explicit: flags.policy, overlays }, io.env, io.cwd)
+  if (!flags.quiet) for (const notice of runPolicy.notices) process.stderr.write(`guarded-run: ${notice}\n`)
   const proxy = await startRunProxy({
-    policyFiles: resolvePolicyFiles({ explicit: flags.policy, overlays }),
+    policyFiles: runPolicy.policyFiles,
+    overlays: runPolicy.overlays,
     resolve: flags.resolve,
     approvers: flags.approvers,
     ...(flags.auditLog !== undefined && { auditLog: flags.auditLog }),
+    ...(flags.requirements !== undefined && { requirements: flags.requirements }),
     sessionListener: flags.noSandbox ? 'loopback' : { path: socket },
     env: io.env,
   })
   cleanups.push(() => proxy.close())
+  if (flags.noSandbox && proxy.forbid.includes('no-sandbox')) throw new Error('--no-sandbox is forbidden by the managed requirements (forbid: [no-sandbox]); run without it')
   const trustEnv = proxy.caPem === undefined ? {} : caTrustEnv(await caBundle(proxy.caPem, proxy.sessionId, io.env, cleanups))
   return {
     socket, ...(proxy.port !== undefined && { port: proxy.port }), agentUrl: () => null, trustEnv,

@@ -28,6 +28,8 @@ export interface RunFlags {
   readonly approvers: readonly HumanApprover[]
   /** `--audit-log FILE`; undefined means `<runtime dir>/runs/SESSION.jsonl`. */
   readonly auditLog?: string
+  /** `--requirements FILE`; else `/etc/guarded/requirements.yaml` when it exists. */
+  readonly requirements?: string
   /** `--summary`: one line of counts on stderr at the end. */
   readonly summary: boolean
   /** `--quiet`: no warnings. */
@@ -45,7 +47,7 @@ export interface ProxyTarget {
 }
 
 /** What the command line asks for. */
-export type CliRequest = { readonly kind: 'run'; readonly flags: RunFlags } | { readonly kind: 'doctor' } | { readonly kind: 'help' }
+export type CliRequest = { readonly kind: 'run'; readonly flags: RunFlags } | { readonly kind: 'doctor' } | { readonly kind: 'help' } | { readonly kind: 'trust'; readonly dir?: string }
 
 /** A command-line mistake: the CLI prints it with the usage and exits 2. */
 export class UsageError extends Error {
@@ -56,9 +58,13 @@ export class UsageError extends Error {
 /** The usage text, printed by --help and after every UsageError. */
 export const RUN_USAGE = `usage: guarded-run [options] -- COMMAND [ARGS...]
        guarded-run doctor          can this machine enforce the sandbox? what is missing, and the fix
+       guarded-run trust [DIR]     let DIR's .guarded/policy.yaml load (until it changes) [DIR: the current directory]
 
 options:
-  --policy FILE        policy file (repeatable, later files take precedence) [the bundled policy/default.yaml]
+  --policy FILE        policy file (repeatable, later files take precedence) [the discovered layers:
+                       /etc/guarded/policy.yaml, ~/.config/guarded/policy.yaml, a trusted .guarded/policy.yaml;
+                       the bundled policy/default.yaml when there are none]
+  --requirements FILE  managed requirements bounding every layer [/etc/guarded/requirements.yaml]
   --allow-write PATH   let the agent write PATH too (repeatable; ~/ is HOME, relative is the workspace)
   --deny-read GLOB     make a path or a workspace glob unreadable (repeatable)
   --protect PATH       keep a workspace path read-only (repeatable; a trailing / marks a directory)
@@ -88,6 +94,7 @@ const FLAGS = {
   resolve: { type: 'string', multiple: true },
   approver: { type: 'string', multiple: true },
   'audit-log': { type: 'string' },
+  requirements: { type: 'string' },
   summary: { type: 'boolean' },
   quiet: { type: 'boolean' },
   'no-sandbox': { type: 'boolean' },
@@ -96,13 +103,14 @@ const FLAGS = {
 
 const APPROVERS: readonly HumanApprover[] = ['api', 'cli', 'web', 'webhook']
 // These configure the proxy guarded-run starts; a running proxy has its own.
-const IN_PROCESS_ONLY = ['policy', 'resolve', 'approver', 'audit-log', 'summary'] as const
+const IN_PROCESS_ONLY = ['policy', 'requirements', 'resolve', 'approver', 'audit-log', 'summary'] as const
 
 /** Parse argv (without node and the script). Throws UsageError. */
 export function parseCli(argv: readonly string[]): CliRequest {
   const dashes = argv.indexOf('--')
   const ours = dashes < 0 ? argv : argv.slice(0, dashes)
   if (ours[0] === 'doctor') return parseDoctor(ours.slice(1))
+  if (ours[0] === 'trust') return parseTrust(ours.slice(1))
   const { values, positionals } = parse(ours)
   if (values.help === true) return { kind: 'help' }
   if (positionals.length > 0) throw new UsageError(`put the command after --, as in: guarded-run -- ${positionals.join(' ')}`)
@@ -152,6 +160,11 @@ function parse(args: readonly string[]): { values: Partial<Record<keyof typeof F
   }
 }
 
+function parseTrust(args: readonly string[]): CliRequest {
+  if (args.length > 1 || args[0]?.startsWith('-')) throw new UsageError(`trust takes one optional directory (default: the current one), got: ${args.join(' ')}`)
+  return args[0] === undefined ? { kind: 'trust' } : { kind: 'trust', dir: args[0] }
+}
+
 function parseDoctor(args: readonly string[]): CliRequest {
   if (args.length === 1 && (args[0] === '--help' || args[0] === '-h')) return { kind: 'help' }
   if (args.length > 0) throw new UsageError(`doctor takes no arguments, got: ${args.join(' ')}`)
@@ -165,6 +178,7 @@ function toFlags(values: Values, command: readonly string[]): RunFlags {
   if (proxy !== undefined) assertNoInProcessFlags(values)
   const profile = text('profile')
   const auditLog = text('audit-log')
+  const requirements = text('requirements')
   return {
     command,
     policy: list('policy'),
@@ -177,6 +191,7 @@ function toFlags(values: Values, command: readonly string[]): RunFlags {
     resolve: parseResolvePins(list('resolve')),
     approvers: parseApprovers(list('approver')),
     ...(auditLog !== undefined && { auditLog }),
+    ...(requirements !== undefined && { requirements }),
     summary: values.summary === true,
     quiet: values.quiet === true,
     noSandbox: values['no-sandbox'] === true,

@@ -16,8 +16,12 @@ import { countDecisions, type DecisionCounts } from './run-summary.js'
 export interface RunProxyOptions {
   /** Policy files in precedence order (resolvePolicyFiles). */
   readonly policyFiles: readonly string[]
+  /** Files written for this run (the profile's hosts), loaded after the others without replacing discovery. */
+  readonly overlays: readonly string[]
   readonly resolve: ReadonlyMap<string, readonly string[]>
   readonly approvers: readonly HumanApprover[]
+  /** `--requirements FILE`. */
+  readonly requirements?: string
   /** `--audit-log`; undefined means `<runtime dir>/runs/SESSION.jsonl`. */
   readonly auditLog?: string
   /** The session's listener: a Unix socket path, or loopback TCP (port 0) for --no-sandbox. */
@@ -34,6 +38,8 @@ export interface RunProxy {
   readonly adminTokenFile: string
   readonly auditLog: string
   readonly counts: Readonly<DecisionCounts>
+  /** What managed requirements forbid (`no-sandbox`, `audit-mode`). */
+  readonly forbid: readonly string[]
   /** The inspection CA's certificate, when the policy inspects: the sandbox must trust it. */
   readonly caPem?: string
   /** End the session, drain briefly (the agent is gone), close every listener and the log. */
@@ -70,6 +76,7 @@ async function openSession(proxy: RunningProxy, sessionId: string, opts: RunProx
     adminTokenFile: proxy.adminToken.file,
     auditLog,
     counts,
+    forbid: proxy.policy().requirements?.forbid ?? [],
     ...(proxy.inspection.current() && { caPem: proxy.inspection.current()!.ca.pem }),
     async close() {
       proxy.sessions.end(sessionId)
@@ -81,6 +88,8 @@ async function openSession(proxy: RunningProxy, sessionId: string, opts: RunProx
 function serveOptions(opts: RunProxyOptions, auditLog: string): ServeOptions {
   return Object.freeze<ServeOptions>({
     policyFiles: opts.policyFiles,
+    policyOverlays: opts.overlays,
+    ...(opts.requirements !== undefined && { requirementsFile: opts.requirements }),
     listen: [], // only the session's own listener: nothing here accepts a stranger's connection
     admin: { host: '127.0.0.1', port: 0 },
     resolve: opts.resolve,

@@ -1,7 +1,7 @@
 // guarded-run's command line: flags as a table, then the built CLI as a child
 // process for usage errors, `doctor`, the refusal without bwrap and --no-sandbox.
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
@@ -91,8 +91,12 @@ symlinkSync('/bin/sh', join(noBwrap, 'sh')) // a PATH with a shell and nothing e
 const ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(root, 'home'), XDG_RUNTIME_DIR: join(root, 'runtime'), TMPDIR: root, LANG: 'C' }
 
 function cli(args: string[], env: Record<string, string> = ENV): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+  return cliIn(root, args, env)
+}
+
+function cliIn(cwd: string, args: string[], env: Record<string, string> = ENV): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [CLI, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
@@ -148,6 +152,33 @@ t.test('the built CLI', { skip: existsSync(CLI) ? false : 'needs a build (npm ru
     t.match(NO_SANDBOX_WARNING, /--no-sandbox: the agent runs UNSANDBOXED/)
     t.match(r.stdout, /^http:\/\/127\.0\.0\.1:\d+\n$/, 'the run\'s session listener on loopback')
     t.equal(r.code, 3, 'bwrap was not needed, and the exit code passes through')
+  })
+
+  t.test('managed requirements that forbid no-sandbox: --no-sandbox is refused, the agent never runs', async (t) => {
+    const requirements = join(root, 'requirements.yaml')
+    writeFileSync(requirements, 'version: 1\nforbid: [no-sandbox]\n')
+    const policy = join(root, 'deny-req.yaml')
+    writeFileSync(policy, 'version: 1\ndefault: deny\n')
+    const marker = join(root, 'unsandboxed-ran')
+    const r = await cli(['--no-sandbox', '--policy', policy, '--requirements', requirements, '--', 'sh', '-c', `touch ${marker}`], { ...ENV, PATH: noBwrap })
+    t.match(r.stderr, /--no-sandbox is forbidden by the managed requirements \(forbid: \[no-sandbox\]\)/)
+    t.equal(r.code, 125)
+    t.notOk(existsSync(marker), 'the agent did not run')
+  })
+
+  t.test('trust: a project policy loads once trusted, and an edit makes guarded-run say it is untrusted again', async (t) => {
+    const project = join(root, 'project')
+    mkdirSync(join(project, '.guarded'), { recursive: true })
+    writeFileSync(join(project, '.guarded', 'policy.yaml'), 'version: 1\nallow:\n  - docs.example.org\n')
+    const trusted = await cli(['trust', project])
+    t.equal(trusted.code, 0, trusted.stderr)
+    t.match(trusted.stdout, /trusted .*project\/\.guarded\/policy\.yaml \(sha256 [0-9a-f]{64}\): 1 allow and 0 block rules/)
+    const store = readFileSync(join(ENV.HOME, '.config', 'guarded', 'trusted-projects.json'), 'utf8')
+    t.match(store, project, 'the trust store records the directory')
+    writeFileSync(join(project, '.guarded', 'policy.yaml'), 'version: 1\nallow:\n  - exfil.example.net\n')
+    const run = await cliIn(project, ['--no-sandbox', '--', 'sh', '-c', 'exit 0'], { ...ENV, PATH: noBwrap })
+    t.equal(run.code, 0, run.stderr)
+    t.match(run.stderr, /changed since you trusted it/, 'said once, clearly')
   })
 
   t.test('a bad policy file: the loader\'s problems, exit 125', async (t) => {
