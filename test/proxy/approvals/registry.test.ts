@@ -204,7 +204,7 @@ t.test('an always decision is written to the decisions file and survives a resta
   const text = await waitFor(() => readFile(decisionsFile, 'utf8').catch(() => undefined), 'the decisions file')
   t.match(text, new RegExp(`- always\\.test:${origin.port} # allow by cli at \\S+ \\(session default\\)`))
   const beta = (await stack.admin.call<{ proxy_url: string }>('POST', '/v1/sessions', { id: 'beta' })).body.proxy_url
-  await waitFor(async () => (await curlVia(beta, origin.url('/2', 'always.test'))).status === 200, 'another session to be allowed by the reloaded policy')
+  await waitFor(async () => (await curlVia(beta, origin.url('/2', 'always.test'))).status === 200, 'another session to be allowed by the reloaded policy', 30_000) // the reload compiles in a worker, which loads TypeScript from source under tap
   t.match(stack.records.last(), { 'session.id': 'beta', 'guarded.reason': 'allowed', 'guarded.rule': `always.test:${origin.port}` })
   await stack.proxy.close()
 
