@@ -47,11 +47,18 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry })
   const tunnels = new Map<string, Kind>()
   const maxTunnels = options.maxTunnels ?? 65_536
+  // Label children cached by their values (all from closed sets): prom-client hashes the label object
+  // on every inc() otherwise, and this sink runs twice per request.
+  const decided = cached((key) => { const [classification = '', verdict = '', kind = ''] = key.split(' '); return m.decisions.labels({ classification, verdict, kind }) })
+  const refused = cached((reason) => m.refusals.labels({ reason }))
+  const sentBy = cached((kind) => m.sent.labels({ kind }))
+  const receivedBy = cached((kind) => m.received.labels({ kind }))
+  const lasted = cached((key) => { const [kind = '', outcome = ''] = key.split(' '); return m.duration.labels({ kind, outcome }) })
 
   const onDecision = (e: DecisionEvent): void => {
     const kind = e['record.kind']
-    m.decisions.inc({ classification: e['guarded.classification'] ?? 'none', verdict: e['guarded.verdict'], kind })
-    if (e['guarded.verdict'] === 'deny') m.refusals.inc({ reason: e['guarded.reason'] })
+    decided(`${e['guarded.classification'] ?? 'none'} ${e['guarded.verdict']} ${kind}`).inc()
+    if (e['guarded.verdict'] === 'deny') refused(e['guarded.reason']).inc()
     const latency = approvalLatencyMs(e)
     if (latency !== undefined) m.approvalLatency.observe({ verdict: e['guarded.verdict'] }, latency / 1000)
     if (e['guarded.verdict'] === 'allow' && kind !== 'http') openTunnel(e['record.id'], kind)
@@ -71,9 +78,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     // First: prom-client throws on a bad number below, and the gauge must not keep a closed tunnel.
     const tunnel = tunnels.get(e['record.id'])
     if (tunnel && tunnels.delete(e['record.id'])) m.tunnels.dec({ kind: tunnel })
-    m.sent.inc({ kind }, e['guarded.bytes.sent'])
-    m.received.inc({ kind }, e['guarded.bytes.received'])
-    m.duration.observe({ kind, outcome: e['guarded.outcome'] }, e['guarded.duration_ms'] / 1000)
+    sentBy(kind).inc(e['guarded.bytes.sent'])
+    receivedBy(kind).inc(e['guarded.bytes.received'])
+    lasted(`${kind} ${e['guarded.outcome']}`).observe(e['guarded.duration_ms'] / 1000)
   }
   return {
     sink: (event: ProxyEvent) => (event.type === 'decision' ? onDecision(event) : onClose(event)),
@@ -82,6 +89,16 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     policyReload: (ok) => m.reloads.inc({ result: ok ? 'ok' : 'error' }),
     approvalsPending: (count) => m.approvalsPending.set(count),
     auditDrops: (read) => void (readDrops = read),
+  }
+}
+
+/** Memoises one label child per key; the keys come from closed sets, so the map stays small. */
+function cached<T>(make: (key: string) => T): (key: string) => T {
+  const children = new Map<string, T>()
+  return (key) => {
+    let child = children.get(key)
+    if (child === undefined) children.set(key, (child = make(key)))
+    return child
   }
 }
 
