@@ -155,8 +155,10 @@ function checkPod(t: Test, deployment: IDeployment, objects: K8sObject[]): void 
 t.test('overlays differ where they should', { skip }, async t => {
   const settings = (target: string): Record<string, string> =>
     (render(target).find(o => o.kind === 'ConfigMap' && o.metadata.name.startsWith('guarded-settings')) as unknown as { data: Record<string, string> }).data
-  t.match(settings('overlays/dev'), { GUARDED_MODE: 'audit' }, 'dev audits')
-  t.match(settings('overlays/prod'), { GUARDED_MODE: 'enforce' }, 'prod enforces')
+  const policyOf = (target: string): string =>
+    (render(target).find(o => o.kind === 'ConfigMap' && o.metadata.name.startsWith('guarded-policy')) as unknown as { data: Record<string, string> }).data['policy.yaml'] ?? ''
+  t.match(policyOf('overlays/dev'), /^mode: audit$/m, 'dev audits: the policy the proxy loads says mode: audit')
+  t.match(policyOf('overlays/prod'), /^mode: enforce$/m, 'prod enforces')
   const prodPolicy = (render('overlays/prod').find(o => o.metadata.name.startsWith('guarded-policy')) as unknown as { data: Record<string, string> }).data['policy.yaml']
   t.match(prodPolicy, /approvers: \[webhook\][\s\S]*secret_env: GUARDED_WEBHOOK_SECRET/, 'prod policy names the webhook approver and its secret variable')
   const proxyEnv = (render('overlays/prod').find(o => o.kind === 'Deployment') as unknown as IDeployment).spec!.template.spec!.initContainers![1]!.env
