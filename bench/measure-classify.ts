@@ -1,4 +1,5 @@
 import type { Decision, Destination, Policy, Rule } from '../policy/types.js'
+import { percentile } from './percentile.js'
 import type { ClassifyFigures } from './types.js'
 
 /** The policy module's API as the bench uses it (policy/index.ts and policy/generate.ts). */
@@ -55,11 +56,6 @@ function timerOverheadNs(): number {
     samples.push(Number(process.hrtime.bigint() - t0))
   }
   return percentile(samples, 0.5)
-}
-
-function percentile(samples: number[], p: number): number {
-  const sorted = Float64Array.from(samples).sort()
-  return sorted[Math.round(p * (sorted.length - 1))] ?? NaN
 }
 
 /** Times `decide` call by call; each sample is one call minus the timer's own cost. */

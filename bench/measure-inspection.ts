@@ -14,6 +14,7 @@ import { ProxyAgent, request } from 'undici'
 import { initCa, LeafCache, loadCa } from '../certs/index.js'
 import { DEFAULT_LIMITS } from '../proxy/options.js'
 import { startProxy } from '../proxy/start-proxy.js'
+import { percentile } from './percentile.js'
 
 /** What `measureInspection` reports; times in milliseconds. */
 export interface InspectionFigures {
@@ -29,6 +30,12 @@ export interface InspectionFigures {
   readonly inspectedPerS: number
   /** Requests per second over kept-alive opaque tunnels to the same origin. */
   readonly opaquePerS: number
+  /** Median and 99th-percentile request time over inspected tunnels, at the same concurrency. */
+  readonly inspectedP50Ms: number
+  readonly inspectedP99Ms: number
+  /** Median and 99th-percentile request time over opaque tunnels. */
+  readonly opaqueP50Ms: number
+  readonly opaqueP99Ms: number
 }
 
 /** Options; the defaults take about five seconds. */
@@ -75,9 +82,13 @@ async function measureIn(dir: string, options: InspectionBenchOptions): Promise<
     }
     const duration = options.durationMs ?? 2_000
     const concurrency = options.concurrency ?? 8
-    const inspectedPerS = await rate(proxy.listeners[0]?.url ?? '', proxyCaInfo.pem, `https://a.inspect.test:${originPort}/`, duration, concurrency)
-    const opaquePerS = await rate(proxy.listeners[0]?.url ?? '', originCaInfo.pem, `https://plain.test:${originPort}/`, duration, concurrency)
-    return { mintMedianMs, cachedMedianMs, firstContactHandshakeMs: median(first), cachedHandshakeMs: median(cached), inspectedPerS, opaquePerS }
+    const inspected = await rate(proxy.listeners[0]?.url ?? '', proxyCaInfo.pem, `https://a.inspect.test:${originPort}/`, duration, concurrency)
+    const opaque = await rate(proxy.listeners[0]?.url ?? '', originCaInfo.pem, `https://plain.test:${originPort}/`, duration, concurrency)
+    return {
+      mintMedianMs, cachedMedianMs, firstContactHandshakeMs: median(first), cachedHandshakeMs: median(cached),
+      inspectedPerS: inspected.perS, opaquePerS: opaque.perS,
+      inspectedP50Ms: inspected.p50Ms, inspectedP99Ms: inspected.p99Ms, opaqueP50Ms: opaque.p50Ms, opaqueP99Ms: opaque.p99Ms,
+    }
   } finally {
     origin.closeAllConnections()
     origin.close()
@@ -116,23 +127,24 @@ function handshake(proxyPort: number, host: string, port: number, ca: string): P
   })
 }
 
-/** Requests per second with `concurrency` sequential workers over kept-alive tunnels. */
-async function rate(proxyUrl: string, ca: string, url: string, durationMs: number, concurrency: number): Promise<number> {
+/** Requests per second, and request times, with `concurrency` sequential workers over kept-alive tunnels. */
+async function rate(proxyUrl: string, ca: string, url: string, durationMs: number, concurrency: number): Promise<{ perS: number; p50Ms: number; p99Ms: number }> {
   const dispatcher = new ProxyAgent({ uri: proxyUrl, requestTls: { ca }, connections: concurrency })
   const deadline = performance.now() + durationMs
-  let done = 0
+  const times: number[] = []
   const worker = async (): Promise<void> => {
     while (performance.now() < deadline) {
+      const sent = performance.now()
       const res = await request(url, { dispatcher })
       await res.body.dump()
-      done++
+      times.push(performance.now() - sent)
     }
   }
   const start = performance.now()
   await Promise.all(Array.from({ length: concurrency }, worker))
   const elapsed = performance.now() - start
   await dispatcher.close()
-  return Math.round((done / elapsed) * 1000)
+  return { perS: Math.round((times.length / elapsed) * 1000), p50Ms: percentile(times, 0.5), p99Ms: percentile(times, 0.99) }
 }
 
 function median(values: number[]): number {

@@ -10,7 +10,7 @@ export const ORIGIN_NAME = 'origin.bench.test'
 export const PHASE = { seconds: 5, warmup: 1, clients: 32 } as const
 
 /** Runs one phase, charging the proxy's CPU time over the phase to it. */
-async function phase(tools: Tools, args: LoadgenArgs, proxy?: ProxyUnderTest): Promise<[LoadgenResult, PhaseResult]> {
+export async function measurePhase(tools: Tools, args: LoadgenArgs, proxy?: ProxyUnderTest): Promise<[LoadgenResult, PhaseResult]> {
   const cpuBefore = proxy ? treeCpuSeconds(proxy.pid) : 0
   const started = performance.now()
   const proxyCore = watchCore(CORES.proxy)
@@ -25,9 +25,9 @@ async function phase(tools: Tools, args: LoadgenArgs, proxy?: ProxyUnderTest): P
 /** Tunnel throughput, CONNECT rate and latency, and plain-HTTP rate, direct or through `proxy`. */
 export async function measureLoad(tools: Tools, origin: Origin, proxy?: ProxyUnderTest): Promise<LoadFigures> {
   const base = { name: ORIGIN_NAME, proxyPort: proxy?.port ?? 0, seconds: PHASE.seconds, warmup: PHASE.warmup }
-  const [, tunnel] = await phase(tools, { ...base, mode: 'tunnel', originPort: origin.tcpPort, conns: 1 }, proxy)
-  const [raw, connect] = await phase(tools, { ...base, mode: 'connect', originPort: origin.tcpPort, conns: PHASE.clients }, proxy)
-  const [, http] = await phase(tools, { ...base, mode: 'http', originPort: origin.httpPort, conns: PHASE.clients }, proxy)
+  const [, tunnel] = await measurePhase(tools, { ...base, mode: 'tunnel', originPort: origin.tcpPort, conns: 1 }, proxy)
+  const [raw, connect] = await measurePhase(tools, { ...base, mode: 'connect', originPort: origin.tcpPort, conns: PHASE.clients }, proxy)
+  const [, http] = await measurePhase(tools, { ...base, mode: 'http', originPort: origin.httpPort, conns: PHASE.clients }, proxy)
   return {
     tunnelMBps: tunnel,
     connectPerS: { ...connect, p50us: raw.p50_us ?? 0, p99us: raw.p99_us ?? 0 },

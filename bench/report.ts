@@ -1,3 +1,4 @@
+import { formatSections, perCpu, type Sections } from './format-sections.js'
 import { CORES } from './spawn-pinned.js'
 import type { ClassifyFigures, LoadFigures, PhaseResult, Via } from './types.js'
 
@@ -5,7 +6,7 @@ import type { ClassifyFigures, LoadFigures, PhaseResult, Via } from './types.js'
 const CONTENTION_WARNING = 0.1
 
 /** Everything one run measured, plus the lines explaining what was skipped and why. */
-export interface BenchReport {
+export interface BenchReport extends Sections {
   readonly paths: Partial<Record<Via, LoadFigures>>
   readonly classify?: readonly ClassifyFigures[]
   readonly notes: readonly string[]
@@ -108,8 +109,6 @@ function contention(paths: BenchReport['paths']): string[] {
 function efficiency(paths: BenchReport['paths']): string[] {
   const { guarded, squid } = paths
   if (!guarded && !squid) return []
-  const perCpu = (p: PhaseResult | undefined): number | undefined =>
-    p?.proxyCpu ? p.value / p.proxyCpu : undefined
   const lines = ([['tunnel MB', 1], ['CONNECT tunnels', 0], ['plain HTTP requests', 0]] as const).map(([label, digits], i) => {
     const g = guarded ? perCpu(phasesOf(guarded)[i]![1]) : undefined
     const q = squid ? perCpu(phasesOf(squid)[i]![1]) : undefined
@@ -146,6 +145,7 @@ export function formatReport(report: BenchReport): string {
     ...efficiency(report.paths),
     ...(errors.length ? ['', 'problems during load:', ...errors] : []),
     ...classifyLines(report.classify),
+    ...formatSections(report),
     ...(report.notes.length ? ['', ...report.notes.map(n => `note: ${n}`)] : []),
   ].join('\n')
 }

@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: our proxy and (when installed) Squid against a direct connection to the same
- * loopback origin, with a C load generator. Prints a table; reports targets, never fails on them.
+ * loopback origin, with a C load generator; then approvals, event sinks, guarded-run start-up and TLS
+ * inspection against the issues' absolute targets. Prints a table; reports targets, never fails on them.
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -8,9 +9,14 @@ import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { compileLoadgen } from './compile-loadgen.js'
+import type { Sections } from './format-sections.js'
+import { measureApprovals } from './measure-approvals.js'
 import { loadPolicyApi, measureClassify, RULE_COUNTS } from './measure-classify.js'
 import { IDLE_TUNNELS, measureIdle } from './measure-idle.js'
+import { measureInspection } from './measure-inspection.js'
 import { measureLoad, PHASE } from './measure-load.js'
+import { measureSinks } from './measure-sinks.js'
+import { measureStartup } from './measure-startup.js'
 import { formatReport, type BenchReport } from './report.js'
 import { watchCore } from './proc-stats.js'
 import { CORES } from './spawn-pinned.js'
@@ -77,6 +83,27 @@ async function classify(notes: string[]): Promise<ClassifyFigures[] | undefined>
   return RULE_COUNTS.map(rules => measureClassify(api, rules))
 }
 
+/** Runs one section; a section that fails becomes a note and the run goes on without it. */
+async function section<T>(name: string, notes: string[], measure: () => Promise<T>): Promise<T | undefined> {
+  progress(name)
+  try {
+    return await measure()
+  } catch (err) {
+    notes.push(`${name}: not measured: ${(err as Error).message.split('\n')[0]}`)
+    return undefined
+  }
+}
+
+/** The sections with absolute targets (issues 3–6); the first two need our proxy built. */
+async function measureSections(tools: Tools, origin: Origin, dir: string, notes: string[]): Promise<Sections> {
+  const built = proxyBuilt()
+  const approvals = built ? await section('approvals', notes, () => measureApprovals(origin, dir)) : undefined
+  const sinks = built ? await section('event sinks', notes, () => measureSinks(tools, origin, dir)) : undefined
+  const startup = await section('guarded-run start-up', notes, () => measureStartup(dir))
+  const inspection = await section('TLS inspection', notes, () => measureInspection())
+  return { ...(approvals && { approvals }), ...(sinks && { sinks }), ...(startup && { startup }), ...(inspection && { inspection }) }
+}
+
 /** How busy both cores are before we add any load: other sessions' work shows up here. */
 async function backgroundLoad(): Promise<string> {
   const watches = [CORES.proxy, CORES.load].map(core => watchCore(core))
@@ -106,7 +133,8 @@ async function main(): Promise<void> {
     try {
       const paths = await measurePaths(tools, origin, dir, notes)
       const figures = await classify(notes)
-      process.stdout.write(`${preamble(background)}${formatReport({ paths, notes, ...(figures ? { classify: figures } : {}) })}\n`)
+      const sections = await measureSections(tools, origin, dir, notes)
+      process.stdout.write(`${preamble(background)}${formatReport({ paths, notes, ...sections, ...(figures ? { classify: figures } : {}) })}\n`)
     } finally {
       await origin.stop()
     }

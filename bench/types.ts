@@ -56,3 +56,48 @@ export interface ClassifyFigures {
   readonly p99Ns: number
   readonly loadMs: number
 }
+
+/** Approval figures (issue 3): decision-to-first-byte times and the memory of parked requests. */
+export interface ApprovalFigures {
+  /** Requests parked and settled one at a time. */
+  readonly settled: number
+  /** From sending the allow to the parked client's first response byte. */
+  readonly p50Ms: number
+  readonly p99Ms: number
+  /** CONNECTs parked at once for the memory figure, and RSS bytes per parked CONNECT. */
+  readonly parked: number
+  readonly bytesPerParked: number
+}
+
+/** Sink overhead figures (issue 4): the plain-HTTP phase with the sinks off and on. */
+export interface SinkFigures {
+  /** Metrics only (always on): no audit log, no OTLP endpoint. */
+  readonly off: PhaseResult
+  /** Audit log, OTLP spans and metrics. */
+  readonly on: PhaseResult
+  /** What the sinks wrote while on: audit log bytes (rotated files included), OTLP exports and bytes. */
+  readonly auditBytes: number
+  readonly otlpPosts: number
+  readonly otlpBytes: number
+}
+
+/** Median and 90th percentile of a few timed runs, in ms. */
+export interface Spread {
+  readonly median: number
+  readonly p90: number
+}
+
+/** guarded-run start-up figures (issue 5). */
+export interface StartupFigures {
+  /** Runs of each command. */
+  readonly runs: number
+  readonly true: Spread
+  /** `node -e 0`: Node's own boot, for reference. */
+  readonly node: Spread
+  /** `guarded-run --policy P -- true`. */
+  readonly guarded: Spread
+  /** The line GUARDED_RUN_TIMINGS=1 printed, as guarded-run wrote it. */
+  readonly breakdown?: string
+  /** A build-like burst of small files in the workspace: median ms directly and under guarded-run. */
+  readonly workload: { readonly files: number; readonly directMs: number; readonly guardedMs: number }
+}

@@ -42,3 +42,13 @@ t.test('a proxy core shared with other processes is called out', async t => {
   t.match(out, /WARNING: other processes used up to 70% of core 0/)
   t.match(out, /tunnel MB\s+733\.3/, 'a rate earned with 30% of a core counts as 1/0.3 of it per CPU-second')
 })
+
+t.test('the sections with absolute targets follow the comparison, and the notes come last', async t => {
+  const out = formatReport({
+    paths: { direct: figures(1000, 10000, 100000) },
+    approvals: { settled: 20, p50Ms: 1, p99Ms: 2, parked: 1000, bytesPerParked: 2048 },
+    notes: ['TLS inspection: not measured: boom'],
+  })
+  t.match(out, /approvals \(issue 3\)[^]*PASS[^]*\n\nnote: TLS inspection: not measured: boom$/)
+  t.notMatch(out, /event sinks|guarded-run start-up|TLS inspection \(issue 6\)/, 'a section not measured prints nothing')
+})
