@@ -11,6 +11,8 @@ export interface OuterRun {
   readonly proxySocket: string
   /** argv of the init process inside the outer layer (node, script, config). */
   readonly init: readonly string[]
+  /** Host directories the sandbox must still see read-only (Guarded's own code) even where the private /tmp hides them. */
+  readonly keepVisible?: readonly string[]
 }
 
 /** What the inner layer needs besides the plan. */
@@ -32,6 +34,8 @@ export function buildOuterArgs(plan: SandboxPlan, run: OuterRun): string[] {
     '--dev', '/dev',
     '--proc', '/proc',
     '--tmpfs', '/tmp',
+    // Guarded installed (or cloned) under /tmp would vanish under the private /tmp, init script included.
+    ...(run.keepVisible ?? []).filter(underTmp).flatMap((dir) => ['--ro-bind', dir, dir]),
     // Host daemons' sockets live under /run (docker.sock, D-Bus, gpg-agent): hide them all.
     '--tmpfs', '/run',
     '--ro-bind', run.proxySocket, SANDBOX_PROXY_SOCKET,
@@ -61,6 +65,10 @@ export function buildInnerArgs(plan: SandboxPlan, run: InnerRun): string[] {
     '--chdir', plan.workspace,
     '--', ...run.command,
   ]
+}
+
+function underTmp(dir: string): boolean {
+  return dir === '/tmp' || dir.startsWith('/tmp/')
 }
 
 /** The bwrap arguments for one mount. */

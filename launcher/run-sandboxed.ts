@@ -2,7 +2,8 @@
 // hand the seccomp program and the plan to bwrap, relay the agent's end, and
 // remove the empty mount points bwrap left in the workspace.
 import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process'
-import { lstatSync, mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { buildInnerArgs, buildOuterArgs } from './bwrap-args.js'
 import type { InitConfig, AgentStatus } from './sandbox-init.js'
@@ -103,7 +104,7 @@ function spawnOuter(plan: SandboxPlan, command: readonly string[], opts: RunOpti
   const init = [process.execPath, opts.initScript ?? defaultInitScript(), JSON.stringify(config)]
   const [stdin, stdout, stderr] = opts.stdio ?? ['inherit', 'inherit', 'inherit']
   const stdio: (StdioSlot | StdioPipe)[] = [stdin, stdout, stderr, 'pipe', filterFd]
-  return spawn(bwrap, buildOuterArgs(plan, { proxySocket: opts.proxySocket, init }), { stdio, env })
+  return spawn(bwrap, buildOuterArgs(plan, { proxySocket: opts.proxySocket, init, keepVisible: [installRoot()] }), { stdio, env })
 }
 
 function waitForAgent(child: ChildProcess, plan: SandboxPlan): Promise<RunResult> {
@@ -143,6 +144,13 @@ function parseStatus(text: string): RunResult | undefined {
   } catch {
     return undefined
   }
+}
+
+/** The directory holding Guarded's package.json: its code, preload and profiles, from source or from dist/. */
+function installRoot(): string {
+  let dir = fileURLToPath(new URL('.', import.meta.url))
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir)
+  return dir
 }
 
 function defaultInitScript(): string {
