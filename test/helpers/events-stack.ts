@@ -10,6 +10,7 @@ import type { CloseEvent, DecisionEvent, ProxyEvent } from '../../proxy/events.j
 import { DEFAULT_LIMITS, type Limits } from '../../proxy/options.js'
 import type { AuditLogOptions } from '../../proxy/sinks/audit-log.js'
 import { startProxy, type RunningProxy } from '../../proxy/start-proxy.js'
+import { collectRecords, noDns } from './start-stack.js'
 
 interface Teardown {
   teardown(fn: () => unknown): void
@@ -86,19 +87,13 @@ export async function startEventsStack(t: Teardown, options: EventsStackOptions 
       ...(options.audit && { audit: { maxBytes: 0, keep: 0, bufferRecords: 10_000, onFull: 'block', redactPromptText: false, ...options.audit, path: auditFile } }),
       ...(options.otlpEndpoint !== undefined && { otlpEndpoint: options.otlpEndpoint }),
     },
-    { env: { PATH: process.env.PATH ?? '', XDG_RUNTIME_DIR: dir, HOME: dir }, lookup: async () => Promise.reject(Object.assign(new Error('no DNS in tests'), { code: 'ENOTFOUND' })) },
+    { env: { PATH: process.env.PATH ?? '', XDG_RUNTIME_DIR: dir, HOME: dir }, lookup: noDns },
   )
   t.teardown(() => proxy.close())
-  const events: ProxyEvent[] = []
-  const waiters = new Set<() => void>()
-  proxy.events.subscribe((e) => {
-    events.push(e)
-    waiters.forEach((w) => w())
-  })
+  const records = collectRecords(proxy.events)
   const token = (await readFile(proxy.adminToken.file, 'utf8')).trim()
   const port = proxy.listeners[0]?.port ?? 0
   const adminUrl = proxy.admin.url
-  const closes = (): CloseEvent[] => events.filter((e): e is CloseEvent => e.type === 'close')
   const stack: EventsStack = {
     proxy,
     port,
@@ -107,24 +102,10 @@ export async function startEventsStack(t: Teardown, options: EventsStackOptions 
     token,
     dir,
     auditFile,
-    events,
-    decisions: () => events.filter((e): e is DecisionEvent => e.type === 'decision'),
-    closes,
-    waitForCloses: (n, timeoutMs = 5_000) =>
-      new Promise((resolve, reject) => {
-        const check = (): void => {
-          if (closes().length < n) return
-          waiters.delete(check)
-          clearTimeout(timer)
-          resolve()
-        }
-        const timer = setTimeout(() => {
-          waiters.delete(check)
-          reject(new Error(`expected ${n} close events, saw ${closes().length}`))
-        }, timeoutMs)
-        waiters.add(check)
-        check()
-      }),
+    events: records.all,
+    decisions: records.decisions,
+    closes: records.closes,
+    waitForCloses: async (n, timeoutMs) => void (await records.waitForCloses(n, timeoutMs)),
     admin: (method, path, body, bearer = token) => callAdmin(adminUrl, method, path, body, bearer),
     async createSession(body = {}) {
       const res = await stack.admin('POST', '/v1/sessions', body)

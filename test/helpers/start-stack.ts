@@ -3,7 +3,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DEFAULT_LIMITS, type Limits, type ServeOptions } from '../../proxy/options.js'
-import type { ProxyEvent, DecisionEvent, CloseEvent } from '../../proxy/events.js'
+import type { ProxyEvent, DecisionEvent, CloseEvent, EventBus } from '../../proxy/events.js'
 import { startProxy, type RunningProxy } from '../../proxy/start-proxy.js'
 import type { Lookup } from '../../proxy/resolver.js'
 import type { Logger } from '../../proxy/logger.js'
@@ -56,7 +56,6 @@ export async function startStack(t: Teardown, options: StackOptions): Promise<St
   const dir = await mkdtemp(join(tmpdir(), 'guarded-test-'))
   const policyFile = join(dir, 'policy.yaml')
   await writeFile(policyFile, options.policy)
-  const lookups: string[] = []
   const proxy = await startProxy(
     {
       policyFiles: [policyFile],
@@ -69,18 +68,22 @@ export async function startStack(t: Teardown, options: StackOptions): Promise<St
       limits: { ...DEFAULT_LIMITS, drainTimeoutMs: 1_000, ...options.limits },
       ...(options.decisionsFile !== undefined && { decisionsFile: options.decisionsFile }),
     },
-    { env: { ...process.env, ...options.env, XDG_RUNTIME_DIR: dir }, ...(options.logger && { logger: options.logger }), lookup: options.lookup ?? (async (host) => { lookups.push(host); throw Object.assign(new Error('no DNS in tests'), { code: 'ENOTFOUND' }) }) },
+    { env: { ...process.env, ...options.env, XDG_RUNTIME_DIR: dir }, ...(options.logger && { logger: options.logger }), lookup: options.lookup ?? noDns },
   )
   t.teardown(() => proxy.close())
-  const records = collect(proxy)
+  const records = collectRecords(proxy.events)
   const port = proxy.listeners[0]?.port ?? 0
   return { proxy, port, url: `http://127.0.0.1:${port}`, records, policyFile }
 }
 
-function collect(proxy: RunningProxy): Records {
+/** A lookup that fails every name: tests pin their names with `resolve` and never use real DNS. */
+export const noDns: Lookup = async () => Promise.reject(Object.assign(new Error('no DNS in tests'), { code: 'ENOTFOUND' }))
+
+/** Collects every event a proxy emits, in order, with filters and a wait for close records. */
+export function collectRecords(bus: EventBus): Records {
   const all: ProxyEvent[] = []
   const waiters = new Set<() => void>()
-  proxy.events.subscribe((e) => {
+  bus.subscribe((e) => {
     all.push(e)
     waiters.forEach((w) => w())
   })

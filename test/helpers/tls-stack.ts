@@ -9,6 +9,7 @@ import type { ProxyEvent } from '../../proxy/events.js'
 import { DEFAULT_LIMITS } from '../../proxy/options.js'
 import { startProxy, type RunningProxy } from '../../proxy/start-proxy.js'
 import { listenOn } from './origins.js'
+import { collectRecords, noDns } from './start-stack.js'
 
 interface Teardown {
   teardown(fn: () => unknown): void
@@ -95,11 +96,10 @@ export async function startInspectingStack(t: Teardown, options: InspectingOptio
       ...(options.upstreamCaFile && { upstreamCaFile: options.upstreamCaFile }),
       ...(options.audit !== false && { audit: { path: auditFile, maxBytes: 0, keep: 1, bufferRecords: 1000, onFull: 'block', redactPromptText: false } }),
     },
-    { env: { PATH: process.env.PATH ?? '', HOME: dir, XDG_RUNTIME_DIR: dir, ...options.env }, lookup: async () => Promise.reject(Object.assign(new Error('no DNS in tests'), { code: 'ENOTFOUND' })) },
+    { env: { PATH: process.env.PATH ?? '', HOME: dir, XDG_RUNTIME_DIR: dir, ...options.env }, lookup: noDns },
   )
   t.teardown(() => proxy.close())
-  const events: ProxyEvent[] = []
-  proxy.events.subscribe((e) => events.push(e))
+  const events = collectRecords(proxy.events).all
   const port = proxy.listeners[0]?.port ?? 0
   return { proxy, url: `http://127.0.0.1:${port}`, port, events, auditFile, audit: () => readFile(auditFile, 'utf8').catch(() => '') }
 }
