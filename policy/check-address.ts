@@ -90,8 +90,23 @@ interface Hit {
   readonly embedded?: readonly number[]
 }
 
+/** Answers per policy, so a reload starts afresh; bounded, because addresses come from DNS answers. */
+const answered = new WeakMap<Policy, Map<string, AddressCheck>>()
+const MAX_ANSWERS = 4096
+
 /** Refuses a non-public address unless an `allow_private` CIDR covers it (or the IPv4 address it embeds). */
 export function checkAddress(policy: Policy, address: string): AddressCheck {
+  let answers = answered.get(policy)
+  if (answers === undefined) answered.set(policy, (answers = new Map()))
+  let check = answers.get(address)
+  if (check === undefined) {
+    if (answers.size >= MAX_ANSWERS) answers.clear()
+    answers.set(address, (check = classifyAddress(policy, address)))
+  }
+  return check
+}
+
+function classifyAddress(policy: Policy, address: string): AddressCheck {
   const normal = normalizeHost(address)
   const ip = normal.ok && normal.kind !== 'name' ? toIpBytes(normal.host) : undefined
   if (ip === undefined) return { ok: false, reason: 'private-address', range: 'not an IP address' }

@@ -24,8 +24,21 @@ const REFUSED: readonly (readonly [RegExp, string])[] = [
   [/[/?#]/, "contains '/', '?' or '#'"],
 ]
 
+/** Answers already given (the function is pure); bounded, because clients choose the inputs. */
+const answered = new Map<string, NormalizedHost>()
+const MAX_ANSWERS = 4096
+
 /** Lower-cases, Punycodes and canonicalises a host (name, IPv4 in any notation, or IPv6); refuses ambiguous ones. */
 export function normalizeHost(raw: string): NormalizedHost {
+  let answer = answered.get(raw)
+  if (answer === undefined) {
+    if (answered.size >= MAX_ANSWERS) answered.clear()
+    answered.set(raw, (answer = normalize(raw)))
+  }
+  return answer
+}
+
+function normalize(raw: string): NormalizedHost {
   for (const [pattern, problem] of REFUSED) if (pattern.test(raw)) return refuse(problem)
   if (raw.startsWith('[') && raw.endsWith(']')) return normalizeIPv6(raw.slice(1, -1))
   if (/[[\]]/.test(raw)) return refuse('contains a bracket outside an [IPv6] literal')
