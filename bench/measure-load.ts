@@ -6,8 +6,14 @@ import type { LoadFigures, Origin, PhaseResult, ProxyUnderTest, Tools } from './
 /** The name every proxy is asked for; each maps it to 127.0.0.1 (`--resolve`, Squid's hosts_file). */
 export const ORIGIN_NAME = 'origin.bench.test'
 
-/** Length of each phase. Three phases per path, three paths: ~1 minute of load in all. */
-export const PHASE = { seconds: 5, warmup: 1, clients: 32 } as const
+/**
+ * Length of each phase. Every round measures all three phases on every path, one path after the
+ * other, and each figure is the median of the rounds: background load on a shared machine then
+ * lands on all paths alike instead of on whichever ran during it. Before the first round each proxy
+ * carries `jitWarmup` seconds of unrecorded load, so what is measured is a running proxy, not V8
+ * compiling it (a Node process needs several seconds of load to reach steady state; Squid does not).
+ */
+export const PHASE = { seconds: 3, warmup: 1, clients: 32, rounds: 3, jitWarmup: 6 } as const
 
 /** Runs one phase, charging the proxy's CPU time over the phase to it. */
 export async function measurePhase(tools: Tools, args: LoadgenArgs, proxy?: ProxyUnderTest): Promise<[LoadgenResult, PhaseResult]> {
@@ -32,5 +38,25 @@ export async function measureLoad(tools: Tools, origin: Origin, proxy?: ProxyUnd
     tunnelMBps: tunnel,
     connectPerS: { ...connect, p50us: raw.p50_us ?? 0, p99us: raw.p99_us ?? 0 },
     httpPerS: http,
+  }
+}
+
+/** Unrecorded load (CONNECT, then plain HTTP) that brings a freshly started proxy to steady state. */
+export async function warmUp(tools: Tools, origin: Origin, proxy: ProxyUnderTest): Promise<void> {
+  const base = { name: ORIGIN_NAME, proxyPort: proxy.port, seconds: PHASE.jitWarmup / 2, warmup: 0, conns: PHASE.clients }
+  await runLoadgen(tools, { ...base, mode: 'connect', originPort: origin.tcpPort })
+  await runLoadgen(tools, { ...base, mode: 'http', originPort: origin.httpPort })
+}
+
+/** Per figure, the round with the median value (its other fields, such as latency and CPU, come with it). */
+export function medianOfRounds(rounds: readonly LoadFigures[]): LoadFigures {
+  const pick = <T extends PhaseResult>(values: T[]): T => values.sort((a, b) => a.value - b.value)[Math.floor(values.length / 2)] as T
+  const [first] = rounds
+  if (!first) throw new Error('no rounds to take a median of')
+  return {
+    tunnelMBps: pick(rounds.map(r => r.tunnelMBps)),
+    connectPerS: pick(rounds.map(r => r.connectPerS)),
+    httpPerS: pick(rounds.map(r => r.httpPerS)),
+    ...(first.idleBytesPerTunnel !== undefined && { idleBytesPerTunnel: first.idleBytesPerTunnel }),
   }
 }

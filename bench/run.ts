@@ -14,7 +14,7 @@ import { measureApprovals } from './measure-approvals.js'
 import { loadPolicyApi, measureClassify, RULE_COUNTS } from './measure-classify.js'
 import { IDLE_TUNNELS, measureIdle } from './measure-idle.js'
 import { measureInspection } from './measure-inspection.js'
-import { measureLoad, PHASE } from './measure-load.js'
+import { measureLoad, medianOfRounds, PHASE, warmUp } from './measure-load.js'
 import { measureSinks } from './measure-sinks.js'
 import { measureStartup } from './measure-startup.js'
 import { formatReport, type BenchReport } from './report.js'
@@ -37,40 +37,76 @@ function pinSelf(): void {
   execFileSync('taskset', ['-a', '-p', '-c', String(CORES.load), String(process.pid)], { stdio: 'ignore' })
 }
 
-/** Idle memory on the fresh proxy first, then the load phases, then stop it whatever happened. */
-async function measureProxy(tools: Tools, origin: Origin, proxy: ProxyUnderTest, notes: string[]): Promise<LoadFigures> {
-  try {
-    progress(`${proxy.via}: ${IDLE_TUNNELS} idle tunnels`)
-    const idle = await measureIdle(tools, origin, proxy)
-    if (idle.open < IDLE_TUNNELS) notes.push(`${proxy.via}: only ${idle.open} of ${IDLE_TUNNELS} idle tunnels opened (${idle.errors} errors, first: ${idle.firstError})`)
-    await sleep(AFTER_IDLE_MS)
-    progress(`${proxy.via}: load phases`)
-    return { ...(await measureLoad(tools, origin, proxy)), idleBytesPerTunnel: idle.bytesPerTunnel }
-  } finally {
-    await proxy.stop()
-  }
+/** A proxy being measured, with the idle memory taken while it was fresh. */
+interface Running {
+  readonly proxy: ProxyUnderTest
+  readonly idleBytesPerTunnel: number
 }
 
-/** Starts one proxy and measures it; a proxy that fails to start or to carry load becomes a note, not a crash. */
-async function measureVia(via: Via, start: () => Promise<ProxyUnderTest>, tools: Tools, origin: Origin,
-  notes: string[]): Promise<LoadFigures | undefined> {
+/** Starts one proxy and measures idle memory on it fresh; a proxy that fails to start becomes a note, not a crash. */
+async function startFresh(via: Via, start: () => Promise<ProxyUnderTest>, tools: Tools, origin: Origin, notes: string[]): Promise<Running | undefined> {
+  let proxy: ProxyUnderTest | undefined
   try {
-    return await measureProxy(tools, origin, await start(), notes)
+    proxy = await start()
+    progress(`${via}: ${IDLE_TUNNELS} idle tunnels`)
+    const idle = await measureIdle(tools, origin, proxy)
+    if (idle.open < IDLE_TUNNELS) notes.push(`${via}: only ${idle.open} of ${IDLE_TUNNELS} idle tunnels opened (${idle.errors} errors, first: ${idle.firstError})`)
+    return { proxy, idleBytesPerTunnel: idle.bytesPerTunnel }
   } catch (err) {
+    await proxy?.stop()
     notes.push(`${via}: not measured: ${(err as Error).message.split('\n')[0]}`)
     return undefined
   }
 }
 
+/** One line per proxy with every round's figures, so the spread behind each median is visible. */
+function roundsNote(via: Via, rounds: readonly LoadFigures[]): string {
+  const list = (pick: (f: LoadFigures) => number): string => rounds.map(f => pick(f).toFixed(0)).join(', ')
+  return `${via} rounds: tunnel MB/s ${list(f => f.tunnelMBps.value)}; CONNECT/s ${list(f => f.connectPerS.value)}; HTTP req/s ${list(f => f.httpPerS.value)}`
+}
+
+/**
+ * Idle memory on each fresh proxy, an unrecorded warm-up, then `PHASE.rounds` rounds of the three
+ * phases over direct, guarded and Squid in turn; each figure is the median round. A proxy that fails
+ * during a round becomes a note and leaves the later rounds.
+ */
 async function measurePaths(tools: Tools, origin: Origin, dir: string, notes: string[]): Promise<BenchReport['paths']> {
-  progress('direct: load phases')
-  const paths: Partial<Record<Via, LoadFigures>> = { direct: await measureLoad(tools, origin) }
-  if (proxyBuilt()) paths.guarded = await measureVia('guarded', () => startProxy(origin, dir), tools, origin, notes)
-  else notes.push('guarded: dist/proxy/cli.js is not built yet, so only direct and Squid were measured')
-  const squid = findSquid()
-  if (squid) paths.squid = await measureVia('squid', () => startSquid(squid, origin, dir), tools, origin, notes)
-  else notes.push('squid is not installed (apt-get install -y squid): no Squid figures or ratios')
-  return paths
+  const running: Running[] = []
+  try {
+    if (proxyBuilt()) running.push(...[await startFresh('guarded', () => startProxy(origin, dir), tools, origin, notes)].filter(r => r !== undefined))
+    else notes.push('guarded: dist/proxy/cli.js is not built yet, so only direct and Squid were measured')
+    const squid = findSquid()
+    if (squid) running.push(...[await startFresh('squid', () => startSquid(squid, origin, dir), tools, origin, notes)].filter(r => r !== undefined))
+    else notes.push('squid is not installed (apt-get install -y squid): no Squid figures or ratios')
+    await sleep(AFTER_IDLE_MS)
+    for (const { proxy } of running) {
+      progress(`${proxy.via}: ${PHASE.jitWarmup} s warm-up load`)
+      await warmUp(tools, origin, proxy)
+    }
+    const rounds: Record<Via, LoadFigures[]> = { direct: [], guarded: [], squid: [] }
+    for (let round = 1; round <= PHASE.rounds; round++) {
+      progress(`round ${round} of ${PHASE.rounds}: direct${running.map(r => `, ${r.proxy.via}`).join('')}`)
+      rounds.direct.push(await measureLoad(tools, origin))
+      for (const r of [...running]) {
+        try {
+          rounds[r.proxy.via].push({ ...(await measureLoad(tools, origin, r.proxy)), idleBytesPerTunnel: r.idleBytesPerTunnel })
+        } catch (err) {
+          notes.push(`${r.proxy.via}: failed in round ${round}: ${(err as Error).message.split('\n')[0]}`)
+          running.splice(running.indexOf(r), 1)
+          await r.proxy.stop()
+        }
+      }
+    }
+    const paths: Partial<Record<Via, LoadFigures>> = {}
+    for (const via of ['direct', 'guarded', 'squid'] as const) {
+      if (rounds[via].length === 0) continue
+      paths[via] = medianOfRounds(rounds[via])
+      notes.push(roundsNote(via, rounds[via]))
+    }
+    return paths
+  } finally {
+    for (const { proxy } of running) await proxy.stop()
+  }
 }
 
 async function classify(notes: string[]): Promise<ClassifyFigures[] | undefined> {
@@ -117,7 +153,8 @@ function preamble(background: string): string {
     `Guarded bench — Node ${process.version}, ${cpus().length} cores, ${new Date().toISOString()}`,
     `placement: proxy under test (guarded or squid) on core ${CORES.proxy}; C load generator, C origin and this script on core ${CORES.load} (taskset)`,
     background,
-    `load phases: ${PHASE.warmup} s warm-up + ${PHASE.seconds} s measured; 1 tunnel for throughput, ${PHASE.clients} clients for CONNECT and HTTP; MB = 10^6 bytes`,
+    `load phases: each proxy first carries ${PHASE.jitWarmup} s of unrecorded load; then ${PHASE.rounds} rounds of direct, guarded, Squid in turn, each phase ${PHASE.warmup} s warm-up + ${PHASE.seconds} s measured; figures are the median round`,
+    `1 tunnel for throughput, ${PHASE.clients} clients for CONNECT and HTTP; MB = 10^6 bytes`,
     '',
   ].join('\n')
 }
