@@ -3,12 +3,15 @@
 // forwarder; the inner one runs the agent with no capabilities, no way to make
 // another user namespace, and the seccomp filter.
 import type { Mount, SandboxPlan } from './sandbox-plan.js'
-import { SANDBOX_PROXY_SOCKET } from './sandbox-defaults.js'
+import { SANDBOX_PROXY_DIR } from './sandbox-defaults.js'
 
 /** What the outer layer needs besides the plan. */
 export interface OuterRun {
-  /** The proxy's per-run Unix socket on the host. */
-  readonly proxySocket: string
+  /**
+   * The run's directory on the host that holds (or will hold) the proxy's Unix socket, and nothing else.
+   * The directory is bound, not the socket, so the sandbox can start before the proxy has bound it.
+   */
+  readonly proxyDir: string
   /** argv of the init process inside the outer layer (node, script, config). */
   readonly init: readonly string[]
   /** Host directories the sandbox must still see read-only (Guarded's own code) even where the private /tmp hides them. */
@@ -38,7 +41,7 @@ export function buildOuterArgs(plan: SandboxPlan, run: OuterRun): string[] {
     ...(run.keepVisible ?? []).filter(underTmp).flatMap((dir) => ['--ro-bind', dir, dir]),
     // Host daemons' sockets live under /run (docker.sock, D-Bus, gpg-agent): hide them all.
     '--tmpfs', '/run',
-    '--ro-bind', run.proxySocket, SANDBOX_PROXY_SOCKET,
+    '--ro-bind', run.proxyDir, SANDBOX_PROXY_DIR,
     ...plan.mounts.flatMap(mountArgs),
     // The init must start plain whatever the caller's NODE_OPTIONS say; the agent's come in its config.
     '--unsetenv', 'NODE_OPTIONS',

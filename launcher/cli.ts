@@ -26,7 +26,7 @@ async function main(argv: readonly string[]): Promise<number> {
 
 async function doctor(): Promise<number> {
   const { blockers, evaluateChecks, formatChecks, gatherFacts } = await import('./doctor.js')
-  const checks = evaluateChecks(gatherFacts())
+  const checks = evaluateChecks(await gatherFacts())
   process.stdout.write(formatChecks(checks))
   const failing = blockers(checks).length
   process.stdout.write(failing === 0 ? 'guarded-run can enforce the sandbox on this machine.\n' : `guarded-run cannot run sandboxed here: fix the ${failing} FAIL item${failing === 1 ? '' : 's'} above.\n`)

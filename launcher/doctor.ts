@@ -1,7 +1,7 @@
 // `guarded-run doctor`: can this machine enforce the sandbox? Facts are gathered
 // once (the impure part), judged by a pure function into checks, and printed.
 // guarded-run refuses to start while any check fails: it never runs unsandboxed by accident.
-import { spawnSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 
 /** A check's outcome; `warn` does not block a run. */
@@ -60,17 +60,21 @@ export function parseBwrapVersion(text: string): [number, number, number] | null
   return m === null ? null : [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)]
 }
 
-/** Look at this machine. Runs bwrap twice (version, nested smoke test). */
-export function gatherFacts(bwrap = 'bwrap'): DoctorFacts {
-  const version = spawnSync(bwrap, ['--version'], { encoding: 'utf8' })
-  const bwrapVersion = version.status === 0 ? version.stdout.trim() : null
+/**
+ * Look at this machine. Runs bwrap twice, side by side (version, nested smoke test), so that
+ * guarded-run can plan the sandbox meanwhile; the smoke test only counts when the version ran.
+ */
+export async function gatherFacts(bwrap = 'bwrap'): Promise<DoctorFacts> {
+  const linux = process.platform === 'linux'
+  const [version, nested] = await Promise.all([run(bwrap, ['--version']), linux ? nestedSmokeTest(bwrap) : null])
+  const bwrapVersion = version.ok ? version.stdout.trim() : null
   return {
     platform: process.platform,
     bwrapVersion,
     maxUserNamespaces: readProc('/proc/sys/user/max_user_namespaces'),
     unprivilegedUsernsClone: readProc('/proc/sys/kernel/unprivileged_userns_clone'),
     apparmorRestrict: readProc('/proc/sys/kernel/apparmor_restrict_unprivileged_userns'),
-    nestedSandbox: bwrapVersion === null || process.platform !== 'linux' ? null : nestedSmokeTest(bwrap),
+    nestedSandbox: bwrapVersion === null || nested === null ? null : { ok: nested.ok, error: nested.error },
   }
 }
 
@@ -120,11 +124,23 @@ function checkNested(f: DoctorFacts): Check | undefined {
         fix: 'run `guarded-run doctor` on the host, not inside another container; check the items above' }
 }
 
-function nestedSmokeTest(bwrap: string): { ok: boolean; error: string } {
+function nestedSmokeTest(bwrap: string): Promise<Ran> {
   const outer = ['--unshare-user', '--unshare-pid', '--unshare-net', '--die-with-parent', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp']
   const inner = ['--unshare-user', '--disable-userns', '--assert-userns-disabled', '--cap-drop', 'ALL', '--die-with-parent', '--bind', '/', '/', '--dev', '/dev', 'true']
-  const r = spawnSync(bwrap, [...outer, bwrap, ...inner], { encoding: 'utf8', timeout: 10_000 })
-  return { ok: r.status === 0, error: (r.stderr || r.error?.message || `exit ${r.status}`).trim() }
+  return run(bwrap, [...outer, bwrap, ...inner])
+}
+
+interface Ran { readonly ok: boolean; readonly stdout: string; readonly error: string }
+
+/** Run a probe to its end (10 s at most); never rejects. */
+function run(file: string, args: readonly string[]): Promise<Ran> {
+  return new Promise((resolve) => {
+    execFile(file, args, { encoding: 'utf8', timeout: 10_000 }, (err, stdout, stderr) => {
+      const code = (err as { code?: unknown } | null)?.code
+      const why = typeof code === 'number' ? `exit ${code}` : err?.message ?? ''
+      resolve({ ok: err === null, stdout, error: (stderr || why).trim() })
+    })
+  })
 }
 
 function readProc(path: string): string | null {

@@ -1,6 +1,8 @@
-// `guarded-run -- COMMAND`: check the machine can enforce, bring up the proxy
-// (in-process, or a relay to `--proxy URL`), plan the sandbox around it, run the
-// agent, and tear everything down before reporting how the agent ended.
+// `guarded-run -- COMMAND`: check the machine can enforce, start the sandbox,
+// bring up the proxy (in-process, or a relay to `--proxy URL`) while the sandbox
+// boots, then let the agent go, and tear everything down before reporting how
+// the agent ended. The sandbox's start-up overlaps the proxy's (issue #5); the
+// agent starts only once the proxy accepts connections.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,18 +10,19 @@ import { caPaths, defaultCaDir } from '../certs/ca-dir.js'
 import { caTrustEnv, writeCaBundle } from './ca-trust-env.js'
 import { runtimeDir } from '../proxy/admin-token.js'
 import { buildChildEnv, defaultPreloadPath, withProxyUrl } from './child-env.js'
-import { blockers, evaluateChecks, formatChecks, gatherFacts } from './doctor.js'
+import { blockers, evaluateChecks, formatChecks, gatherFacts, type DoctorFacts } from './doctor.js'
 import { holdSignals } from './hold-signals.js'
 import { profileOverlay } from './profile-overlay.js'
 import { findProfile, type Profile } from './profiles.js'
 import { startProxyRelay } from './proxy-relay.js'
 import { resolveRunPolicy } from './resolve-policy-files.js'
 import type { ProxyTarget, RunFlags } from './run-flags.js'
-import { runSandboxed, type RunResult } from './run-sandboxed.js'
+import { startSandbox, type RunResult } from './run-sandboxed.js'
 import type { DecisionCounts } from './run-summary.js'
 import type { Timings } from './run-timings.js'
 import { runUnconfined } from './run-unconfined.js'
-import { planSandbox, type SandboxPlan } from './sandbox-plan.js'
+import { PROXY_SOCKET_NAME } from './sandbox-defaults.js'
+import { planSandbox } from './sandbox-plan.js'
 
 /** What runCommand takes from the process it runs in. */
 export interface RunIo {
@@ -48,8 +51,6 @@ interface ProxyLink {
   readonly port?: number
   /** The URL agents must use instead of the plain forwarder address, when credentials are needed. */
   readonly agentUrl: (forwarderPort: number) => string | null
-  /** Host files the agent must not read (the admin token). */
-  readonly secretFiles: readonly string[]
   readonly counts: Readonly<DecisionCounts> | null
   /** Variables that make the agent trust the inspection CA (empty when nothing is inspected). */
   readonly trustEnv: Readonly<Record<string, string>>
@@ -57,13 +58,19 @@ interface ProxyLink {
 
 type Cleanup = () => void | Promise<void>
 
+/** How the agent will run: in a sandbox that is already starting, or unconfined. */
+interface Launch {
+  /** The port the agent's proxy variables name. */
+  port(link: ProxyLink): number
+  run(env: Readonly<Record<string, string>>): Promise<RunResult>
+  /** The agent will not run after all; nothing once `run` was called. */
+  cancel(): Promise<void>
+}
+
 /** Run the agent for `flags`; never throws after the proxy is up without tearing it down first. */
 export async function runCommand(flags: RunFlags, io: RunIo): Promise<RunOutcome> {
-  if (!flags.noSandbox) {
-    const refusal = preflight(flags.command)
-    io.timings.mark('doctor')
-    if (refusal !== null) return refuse(refusal)
-  }
+  // The doctor's probes run on the other core while the sandbox is planned.
+  const facts = flags.noSandbox ? null : gatherFacts()
   const home = io.env.HOME ?? homedir()
   const profile = findProfile(flags.command, home, flags.profile)
   const hold = holdSignals()
@@ -71,11 +78,14 @@ export async function runCommand(flags: RunFlags, io: RunIo): Promise<RunOutcome
   try {
     const runDir = mkdtempSync(join(tmpdir(), 'guarded-run-'))
     cleanups.push(() => rmSync(runDir, { recursive: true, force: true }))
+    const launch = facts === null ? unconfined(flags) : await sandboxed(flags, profile, runDir, home, facts, io)
+    if (typeof launch === 'string') return refuse(launch)
+    cleanups.push(() => launch.cancel())
     const link = await connectProxy(flags, profile, runDir, io, cleanups)
     io.timings.mark('proxy-start')
     const held = hold.received()
     if (held !== null) return { result: { code: null, signal: held }, counts: link.counts }
-    const result = await runAgent(flags, profile, link, [...link.secretFiles, runDir], home, io)
+    const result = await launch.run(agentEnv(io.env, launch.port(link), [...(profile?.keepEnv ?? []), ...flags.keepEnv], link))
     io.timings.mark('agent')
     return { result, counts: link.counts }
   } finally {
@@ -86,12 +96,45 @@ export async function runCommand(flags: RunFlags, io: RunIo): Promise<RunOutcome
 }
 
 /** The doctor's blockers as one message, or null when the machine can enforce. */
-export function preflight(command: readonly string[]): string | null {
-  const failing = blockers(evaluateChecks(gatherFacts()))
+export function preflight(command: readonly string[], facts: DoctorFacts): string | null {
+  const failing = blockers(evaluateChecks(facts))
   if (failing.length === 0) return null
   return `guarded-run: this machine cannot enforce the sandbox, so ${JSON.stringify(command.join(' '))} was not started:\n` +
     formatChecks(failing) +
     'Run `guarded-run doctor` for the full report. (--no-sandbox runs the agent unconfined; it is not a fix.)\n'
+}
+
+/**
+ * Plan the sandbox and start it, agent held back; or the doctor's refusal. What the agent must not
+ * read is known before the proxy starts: the in-process proxy's admin token, discovery file and
+ * audit log go in the runtime directory, created here so that the plan covers it.
+ */
+async function sandboxed(flags: RunFlags, profile: Profile | null, runDir: string, home: string, facts: Promise<DoctorFacts>, io: RunIo): Promise<Launch | string> {
+  if (flags.proxy === undefined) mkdirSync(runtimeDir(io.env), { recursive: true, mode: 0o700 })
+  const plan = planSandbox({
+    workspace: io.cwd, home, profile, secretFiles: [runtimeDir(io.env), ...caKey(io.env), runDir],
+    allowWrite: flags.allowWrite, denyRead: flags.denyRead, protect: flags.protect,
+    interactive: io.interactive,
+  })
+  io.timings.mark('plan')
+  const refusal = preflight(flags.command, await facts)
+  io.timings.mark('doctor')
+  if (refusal !== null) return refusal
+  if (!flags.quiet) for (const w of plan.warnings) process.stderr.write(`guarded-run: warning: ${w}\n`)
+  const sandbox = startSandbox(plan, flags.command, { proxyDir: proxyDir(runDir) })
+  io.timings.mark('sandbox-spawn')
+  return { port: () => plan.proxyPort, run: (env) => sandbox.run(env), cancel: () => sandbox.cancel() }
+}
+
+function unconfined(flags: RunFlags): Launch {
+  return { port: (link) => link.port ?? 0, run: (env) => runUnconfined(flags.command, env), cancel: async () => {} }
+}
+
+/** The directory for the proxy's Unix socket and nothing else: the sandbox binds it in. */
+function proxyDir(runDir: string): string {
+  const dir = join(runDir, 'proxy')
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  return dir
 }
 
 function refuse(message: string): RunOutcome {
@@ -100,7 +143,7 @@ function refuse(message: string): RunOutcome {
 }
 
 async function connectProxy(flags: RunFlags, profile: Profile | null, runDir: string, io: RunIo, cleanups: Cleanup[]): Promise<ProxyLink> {
-  const socket = join(runDir, 'proxy.sock')
+  const socket = join(proxyDir(runDir), PROXY_SOCKET_NAME)
   if (flags.proxy !== undefined) return relayTo(flags.proxy, socket, profile, flags, cleanups)
   // Loaded only here: a run against `--proxy URL` never pays for the proxy's modules.
   const { startRunProxy } = await import('./start-run-proxy.js')
@@ -125,8 +168,6 @@ async function connectProxy(flags: RunFlags, profile: Profile | null, runDir: st
   const trustEnv = proxy.caPem === undefined ? {} : caTrustEnv(await caBundle(proxy.caPem, proxy.sessionId, io.env, cleanups))
   return {
     socket, ...(proxy.port !== undefined && { port: proxy.port }), agentUrl: () => null, trustEnv,
-    // The whole runtime dir: this run's token and log, and every other proxy's too.
-    secretFiles: [proxy.adminTokenFile, runtimeDir(io.env), ...caKey(io.env)],
     counts: proxy.counts,
   }
 }
@@ -144,30 +185,9 @@ async function relayTo(target: ProxyTarget, socket: string, profile: Profile | n
     // Sandboxed: the forwarder's address with the session's credentials (visible to the agent: the --proxy trade-off).
     // Unconfined: the running proxy itself.
     agentUrl: (port) => (flags.noSandbox ? direct : auth === '' ? null : `http://${auth}127.0.0.1:${port}`),
-    secretFiles: [],
     counts: null,
     trustEnv: {},
   }
-}
-
-async function runAgent(flags: RunFlags, profile: Profile | null, link: ProxyLink, secretFiles: readonly string[], home: string, io: RunIo): Promise<RunResult> {
-  const keepEnv = [...(profile?.keepEnv ?? []), ...flags.keepEnv]
-  if (flags.noSandbox) {
-    const port = link.port ?? 0
-    return runUnconfined(flags.command, agentEnv(io.env, port, keepEnv, link))
-  }
-  const plan = sandboxPlan(flags, profile, secretFiles, home, io)
-  if (!flags.quiet) for (const w of plan.warnings) process.stderr.write(`guarded-run: warning: ${w}\n`)
-  io.timings.mark('plan')
-  return runSandboxed(plan, flags.command, { proxySocket: link.socket, env: agentEnv(io.env, plan.proxyPort, keepEnv, link) })
-}
-
-function sandboxPlan(flags: RunFlags, profile: Profile | null, secretFiles: readonly string[], home: string, io: RunIo): SandboxPlan {
-  return planSandbox({
-    workspace: io.cwd, home, profile, secretFiles,
-    allowWrite: flags.allowWrite, denyRead: flags.denyRead, protect: flags.protect,
-    interactive: io.interactive,
-  })
 }
 
 function agentEnv(parent: NodeJS.ProcessEnv, port: number, keepEnv: readonly string[], link: ProxyLink): Record<string, string> {

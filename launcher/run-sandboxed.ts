@@ -1,12 +1,15 @@
 // The thin, impure shell around the pure planners: create the profile dirs,
 // hand the seccomp program and the plan to bwrap, relay the agent's end, and
-// remove the empty mount points bwrap left in the workspace.
+// remove the empty mount points bwrap left in the workspace. The sandbox starts
+// before the proxy is ready, so its Node start-up overlaps the proxy's, and
+// holds the agent back until `run` sends the go message (issue #5).
 import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process'
 import { existsSync, lstatSync, mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs'
 import { dirname, join } from 'node:path'
+import type { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { buildInnerArgs, buildOuterArgs } from './bwrap-args.js'
-import type { InitConfig, AgentStatus } from './sandbox-init.js'
+import type { AgentStatus, GoMessage, InitConfig } from './sandbox-init.js'
 import { SANDBOX_PROXY_SOCKET } from './sandbox-defaults.js'
 import type { SandboxPlan } from './sandbox-plan.js'
 import { seccompArchFor } from './seccomp/arch-spec.js'
@@ -16,12 +19,13 @@ import { writeFilterFd } from './seccomp/write-filter-fd.js'
 /** One of the agent's standard streams: inherited (TTY passthrough), ignored, or an open fd. */
 export type StdioSlot = 'inherit' | StdioNull | number
 
-/** How runSandboxed runs the plan. */
+/** How startSandbox runs the plan. */
 export interface RunOptions {
-  /** The proxy's Unix socket for this run (it identifies the session). */
-  readonly proxySocket: string
-  /** The agent's environment, from buildChildEnv. */
-  readonly env: Readonly<Record<string, string>>
+  /**
+   * The run's directory on the host for the proxy's Unix socket (`proxy.sock`), holding nothing else.
+   * The proxy may bind the socket after the sandbox started, as long as it does so before `run`.
+   */
+  readonly proxyDir: string
   /** Absolute path of bwrap; default `bwrap` from PATH. */
   readonly bwrap?: string
   /** The compiled sandbox-init.js; default the sibling of this module. */
@@ -35,36 +39,58 @@ export interface RunOptions {
 /** How the agent ended; `signal` set means it died of that signal (re-raise it with exitLikeAgent). */
 export type RunResult = AgentStatus
 
+/** A sandbox that is starting, or waiting for its go: the agent has not started. */
+export interface StartedSandbox {
+  /**
+   * Start the agent with `env` (the proxy must accept connections by now); resolves when the
+   * agent and everything it started are gone. Call once, and never after `cancel`.
+   */
+  run(env: Readonly<Record<string, string>>): Promise<RunResult>
+  /** Never start the agent: stop the sandbox and remove what it left. Does nothing once `run` was called. */
+  cancel(): Promise<void>
+}
+
 const STATUS_FD = 3
 const SECCOMP_FD = 4
+const CONTROL_FD = 5
 
-/** Run `command` in the sandbox described by `plan`; resolves when the agent and everything it started are gone. */
-export async function runSandboxed(plan: SandboxPlan, command: readonly string[], opts: RunOptions): Promise<RunResult> {
-  if (!plan.sandboxed) throw new Error('GUARDED_NO_SANDBOX_PLAN: use runUnsandboxed for --no-sandbox')
+/** Start the sandbox for `plan`, with `command` held back until `run`. Throws only when it cannot even try. */
+export function startSandbox(plan: SandboxPlan, command: readonly string[], opts: RunOptions): StartedSandbox {
+  if (!plan.sandboxed) throw new Error('GUARDED_NO_SANDBOX_PLAN: use runUnconfined for --no-sandbox')
   if (process.platform !== 'linux') throw new Error(`GUARDED_UNSUPPORTED_PLATFORM: guarded-run sandboxes on Linux only (this is ${process.platform})`)
   for (const dir of plan.createDirs) mkdirSync(dir, { recursive: true, mode: 0o700 })
   const filter = writeFilterFd(opts.seccomp ?? buildSeccompFilter(seccompArchFor()))
+  let child: ChildProcess
   try {
-    const child = spawnOuter(plan, command, opts, filter.fd)
-    filter.close()
-    return await waitForAgent(child, plan)
+    child = spawnOuter(plan, command, opts, filter.fd)
   } finally {
     filter.close()
-    removeStubs(plan.stubs)
+  }
+  const control = (child.stdio as readonly unknown[])[CONTROL_FD] as Writable // the typings stop at fd 4
+  control.on('error', () => {}) // the sandbox died first: its exit says why
+  const ended = waitForExit(child)
+  const finish = (): Promise<RunResult> => ended.finally(() => removeStubs(plan.stubs))
+  let went = false
+  return {
+    run(env) {
+      went = true
+      const go: GoMessage = { env }
+      control.end(`${JSON.stringify(go)}\n`)
+      const relay = relaySignals(child, plan)
+      return finish().finally(() => relay.stop())
+    },
+    async cancel() {
+      if (went) return
+      control.end() // no go: the init exits without starting the agent
+      child.kill('SIGKILL') // and --die-with-parent takes the whole sandbox down at once
+      await finish()
+    },
   }
 }
 
-/** `--no-sandbox`: run the agent unconfined, after a warning nobody can miss. */
-export async function runUnsandboxed(command: readonly string[], env: Readonly<Record<string, string>>): Promise<RunResult> {
-  process.stderr.write('\n*** guarded-run: --no-sandbox: the agent runs UNSANDBOXED. It can read your SSH keys and cloud\n' +
-    '*** credentials and reach the network without the proxy. Only the proxy variables guide it.\n\n')
-  const [file, ...args] = command
-  if (file === undefined) throw new Error('GUARDED_NO_COMMAND: nothing to run')
-  const child = spawn(file, args, { stdio: 'inherit', env })
-  return new Promise((resolve) => {
-    child.once('error', () => resolve({ code: 127, signal: null }))
-    child.once('exit', (code, signal) => resolve({ code, signal }))
-  })
+/** Start the sandbox and the agent at once, for a caller whose proxy is already up. */
+export function runSandboxed(plan: SandboxPlan, command: readonly string[], opts: RunOptions & { readonly env: Readonly<Record<string, string>> }): Promise<RunResult> {
+  return startSandbox(plan, command, opts).run(opts.env)
 }
 
 /** End this process the way the agent ended: same exit code, or the same signal re-raised. */
@@ -90,7 +116,6 @@ export function removeStubs(stubs: readonly string[]): void {
 }
 
 function spawnOuter(plan: SandboxPlan, command: readonly string[], opts: RunOptions, filterFd: number): ChildProcess {
-  const { NODE_OPTIONS: nodeOptions, ...env } = opts.env
   const bwrap = opts.bwrap ?? 'bwrap'
   const config: InitConfig = {
     socket: SANDBOX_PROXY_SOCKET,
@@ -99,32 +124,31 @@ function spawnOuter(plan: SandboxPlan, command: readonly string[], opts: RunOpti
     innerArgs: buildInnerArgs(plan, { command, seccompFd: 3 }),
     seccompFd: SECCOMP_FD,
     statusFd: STATUS_FD,
-    nodeOptions: nodeOptions ?? null,
+    controlFd: CONTROL_FD,
   }
   const init = [process.execPath, opts.initScript ?? defaultInitScript(), JSON.stringify(config)]
   const [stdin, stdout, stderr] = opts.stdio ?? ['inherit', 'inherit', 'inherit']
-  const stdio: (StdioSlot | StdioPipe)[] = [stdin, stdout, stderr, 'pipe', filterFd]
-  return spawn(bwrap, buildOuterArgs(plan, { proxySocket: opts.proxySocket, init, keepVisible: [installRoot()] }), { stdio, env })
+  const stdio: (StdioSlot | StdioPipe)[] = [stdin, stdout, stderr, 'pipe', filterFd, 'pipe']
+  // The init needs no more than PATH (and starts without the caller's NODE_OPTIONS);
+  // the agent's environment arrives with the go message.
+  const env = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin' }
+  return spawn(bwrap, buildOuterArgs(plan, { proxyDir: opts.proxyDir, init, keepVisible: [installRoot()] }), { stdio, env })
 }
 
-function waitForAgent(child: ChildProcess, plan: SandboxPlan): Promise<RunResult> {
+/** How the sandbox ended: the init's status line, or bwrap's own exit when there is none. */
+function waitForExit(child: ChildProcess): Promise<RunResult> {
   let status = ''
   child.stdio[STATUS_FD]?.on('data', (chunk: Buffer) => { status += chunk.toString('utf8') })
-  const relay = relaySignals(child, plan)
   return new Promise((resolve) => {
     child.once('error', (err) => {
-      relay.stop()
       process.stderr.write(`guarded-run: cannot start bwrap: ${err.message}\n`)
       resolve({ code: 127, signal: null })
     })
-    child.once('close', (code, signal) => {
-      relay.stop()
-      resolve(parseStatus(status) ?? { code, signal })
-    })
+    child.once('close', (code, signal) => resolve(parseStatus(status) ?? { code, signal }))
   })
 }
 
-/** While the sandbox runs: TERM and HUP end it; terminal ^C/^\ already reached the agent unless it has its own session. */
+/** While the agent runs: TERM and HUP end it; terminal ^C/^\ already reached the agent unless it has its own session. */
 function relaySignals(child: ChildProcess, plan: SandboxPlan): { stop(): void } {
   const handlers = new Map<NodeJS.Signals, () => void>()
   for (const sig of ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP'] as const) {

@@ -44,8 +44,14 @@ export const SCAN_SKIP_DIRS: readonly string[] = Object.freeze(['.git', 'node_mo
 /** The port the forwarder listens on inside the sandbox (the agent's HTTP(S)_PROXY). */
 export const DEFAULT_PROXY_PORT = 3128
 
-/** Where the outer layer sees the proxy's Unix socket; the inner layer hides /run. */
-export const SANDBOX_PROXY_SOCKET = '/run/guarded/proxy.sock'
+/** The proxy socket's file name inside the run's socket directory, on the host and in the sandbox alike. */
+export const PROXY_SOCKET_NAME = 'proxy.sock'
+
+/** Where the outer layer sees the run's socket directory; the inner layer hides /run. */
+export const SANDBOX_PROXY_DIR = '/run/guarded'
+
+/** Where the outer layer sees the proxy's Unix socket. */
+export const SANDBOX_PROXY_SOCKET = `${SANDBOX_PROXY_DIR}/${PROXY_SOCKET_NAME}`
 
 function dir(path: string): PathEntry {
   return Object.freeze({ path, kind: 'dir', coverMissing: true })

@@ -1,10 +1,14 @@
 // PID 2 of the outer sandbox layer (bwrap's reaper is PID 1). Starts the
-// forwarder, waits until it listens, runs the inner bwrap with the agent, and
-// reports how the agent ended. When this process exits, bwrap's PID 1 exits and
-// the kernel kills everything left in the PID namespace, so nothing the agent
-// started in the background outlives it.
+// forwarder and, once guarded-run says its proxy is ready, runs the inner bwrap
+// with the agent and reports how the agent ended. guarded-run starts this layer
+// while it is still loading and starting its proxy, so the two Node start-ups
+// overlap; the agent starts only after both the forwarder listens and the go
+// message arrived. When this process exits, bwrap's PID 1 exits and the kernel
+// kills everything left in the PID namespace, so nothing the agent started in
+// the background outlives it. Imports only what it needs: its start-up is Node's.
 import { spawn } from 'node:child_process'
 import { closeSync, readdirSync, readFileSync, writeSync } from 'node:fs'
+import { Socket } from 'node:net'
 import { constants } from 'node:os'
 import { pathToFileURL } from 'node:url'
 import { startForwarder } from './forwarder.js'
@@ -22,8 +26,18 @@ export interface InitConfig {
   readonly seccompFd: number | null
   /** The init's fd for the one-line JSON status, or null. */
   readonly statusFd: number | null
-  /** NODE_OPTIONS for the agent (kept out of the init's own environment so it loads no preload). */
-  readonly nodeOptions: string | null
+  /** The init's fd on which the go message arrives; end of file without one means: never start the agent. */
+  readonly controlFd: number
+}
+
+/**
+ * Sent by guarded-run on the control fd, one JSON line, once its proxy accepts connections.
+ * The environment travels here, not in the init's own environment: it is only final once the
+ * proxy is up (the inspection CA bundle), and the init itself starts with a bare environment.
+ */
+export interface GoMessage {
+  /** The agent's environment, NODE_OPTIONS included. */
+  readonly env: Readonly<Record<string, string>>
 }
 
 /** How the agent ended, as written to the status fd. */
@@ -32,25 +46,39 @@ export interface AgentStatus {
   readonly signal: NodeJS.Signals | null
 }
 
+/** Exit status of the init when guarded-run called the run off before the agent started. */
+export const NOT_STARTED_EXIT = 125
+
 /** Parse and check the config argument. */
 export function parseInitConfig(text: string | undefined): InitConfig {
   const value: unknown = JSON.parse(text ?? 'null')
   const c = value as InitConfig
   if (typeof c !== 'object' || c === null || typeof c.socket !== 'string' || typeof c.bwrap !== 'string' ||
-      !Number.isInteger(c.port) || !Array.isArray(c.innerArgs)) {
+      !Number.isInteger(c.port) || !Array.isArray(c.innerArgs) || !Number.isInteger(c.controlFd)) {
     throw new Error('GUARDED_BAD_INIT_CONFIG: sandbox-init expects one JSON argument from guarded-run')
   }
   return c
 }
 
-/** Run the agent under the forwarder; resolves with how it ended. */
-export async function runInit(config: InitConfig): Promise<AgentStatus> {
-  await startForwarder(config.socket, config.port)
-  const env = { ...process.env }
-  if (config.nodeOptions !== null) env.NODE_OPTIONS = config.nodeOptions
+/** The go message, or null for anything else: a bad line is no reason to start the agent. */
+export function parseGoMessage(text: string): GoMessage | null {
+  try {
+    const value = JSON.parse(text.split('\n')[0] ?? '') as GoMessage
+    const env: unknown = value?.env
+    if (typeof env !== 'object' || env === null || Array.isArray(env)) return null
+    return Object.values(env).every((v) => typeof v === 'string') ? value : null
+  } catch {
+    return null
+  }
+}
+
+/** Run the agent under the forwarder once the go message came; resolves with how it ended, or null if it never started. */
+export async function runInit(config: InitConfig): Promise<AgentStatus | null> {
+  const [go] = await Promise.all([readGo(config.controlFd), startForwarder(config.socket, config.port)])
+  if (go === null) return null
   const child = spawn(config.bwrap, config.innerArgs, {
     stdio: ['inherit', 'inherit', 'inherit', config.seccompFd ?? 'ignore'],
-    env,
+    env: go.env,
   })
   // ^C and ^\ from the terminal reach the agent directly (same process group);
   // relaying them too would deliver each twice. TERM and HUP come from guarded-run.
@@ -62,6 +90,17 @@ export async function runInit(config: InitConfig): Promise<AgentStatus> {
       resolve({ code: 127, signal: null })
     })
     child.once('exit', (code, signal) => resolve(agentStatus(code, signal)))
+  })
+}
+
+/** Everything guarded-run writes on `fd` until it closes its end; resolves once the fd is closed, so the agent cannot inherit it. */
+function readGo(fd: number): Promise<GoMessage | null> {
+  const input = new Socket({ fd, readable: true, writable: false })
+  let text = ''
+  return new Promise((resolve) => {
+    input.on('data', (chunk: Buffer) => { text += chunk.toString('utf8') })
+    input.on('error', () => {}) // 'close' follows, with whatever arrived
+    input.once('close', () => resolve(parseGoMessage(text)))
   })
 }
 
@@ -109,8 +148,9 @@ export function agentStatus(code: number | null, signal: NodeJS.Signals | null):
 
 async function main(): Promise<void> {
   const config = parseInitConfig(process.argv[2])
-  closeInheritedFds([config.seccompFd, config.statusFd].filter((fd): fd is number => fd !== null))
+  closeInheritedFds([config.seccompFd, config.statusFd, config.controlFd].filter((fd): fd is number => fd !== null))
   const status = await runInit(config)
+  if (status === null) process.exit(NOT_STARTED_EXIT)
   if (config.statusFd !== null) writeSync(config.statusFd, `${JSON.stringify(status)}\n`)
   process.exit(status.code ?? 128 + signalNumber(status.signal))
 }
@@ -119,6 +159,8 @@ function signalNumber(signal: NodeJS.Signals | null): number {
   return signal === null ? 0 : (constants.signals[signal] ?? 0)
 }
 
+// Bundled, this module is an entry point of its own: the launcher imports only its types,
+// so this check never sees the launcher's argv[1].
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((err: unknown) => {
     process.stderr.write(`guarded-run: sandbox init failed: ${err instanceof Error ? err.message : String(err)}\n`)

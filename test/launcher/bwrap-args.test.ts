@@ -8,14 +8,14 @@ const plan = planSandbox({ workspace: '/w', home: '/h' }, fakeProbe(['/w/.git/ho
 /** The argument right after `flag`, every time it appears. */
 const after = (args: string[], flag: string): string[] => args.flatMap((a, i) => (a === flag ? [args[i + 1] ?? ''] : []))
 
-t.test('outer layer: namespaces, a read-only root, hidden /run, the socket, then the plan', async (t) => {
-  const args = buildOuterArgs(plan, { proxySocket: '/host/s.sock', init: ['node', 'init.js', '{}'] })
+t.test('outer layer: namespaces, a read-only root, hidden /run, the socket directory, then the plan', async (t) => {
+  const args = buildOuterArgs(plan, { proxyDir: '/host/run-1/proxy', init: ['node', 'init.js', '{}'] })
   for (const flag of ['--unshare-user', '--unshare-pid', '--unshare-net', '--unshare-ipc', '--die-with-parent']) t.ok(args.includes(flag), flag)
   t.notOk(args.includes('--share-net'), 'never shares the network')
   t.same(args.slice(args.indexOf('--ro-bind'), args.indexOf('--ro-bind') + 3), ['--ro-bind', '/', '/'], 'the root is read-only')
   t.same(after(args, '--tmpfs').slice(0, 2), ['/tmp', '/run'], 'private /tmp; /run (docker.sock, D-Bus) hidden')
-  t.ok(args.join(' ').includes('--ro-bind /host/s.sock /run/guarded/proxy.sock'), 'the proxy socket is bound in')
-  t.ok(args.indexOf('/run/guarded/proxy.sock') < args.indexOf('/w'), 'plan mounts come after the base view')
+  t.ok(args.join(' ').includes('--ro-bind /host/run-1/proxy /run/guarded'), "the socket's directory is bound in, so bwrap need not wait for the proxy")
+  t.ok(args.indexOf('/run/guarded') < args.indexOf('/w'), 'plan mounts come after the base view')
   t.same(after(args, '--unsetenv'), ['NODE_OPTIONS'], 'the init starts without the caller NODE_OPTIONS')
   t.same(args.slice(-4), ['--', 'node', 'init.js', '{}'])
 })

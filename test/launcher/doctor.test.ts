@@ -34,7 +34,7 @@ t.test('version parsing and the printer', async (t) => {
 })
 
 t.test('this machine, for real', { skip: process.platform !== 'linux' }, async (t) => {
-  const checks = evaluateChecks(gatherFacts())
+  const checks = evaluateChecks(await gatherFacts())
   t.ok(checks.length >= 4)
   t.same(blockers(checks), [], formatChecks(checks))
 })

@@ -43,7 +43,7 @@ t.test('a dead upstream closes the client instead of hanging', async (t) => {
 })
 
 t.test('runnable as a script: `forwarder SOCKET PORT` says when it listens', async (t) => {
-  const child = spawn(process.execPath, [...process.execArgv, join(import.meta.dirname, '..', '..', 'launcher', 'forwarder.ts'), join(dir, 'x.sock'), '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...process.execArgv, join(import.meta.dirname, '..', '..', 'launcher', 'forwarder-cli.ts'), join(dir, 'x.sock'), '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => { child.kill() })
   const line = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString())))
   t.match(line, /^guarded-forwarder listening on 127\.0\.0\.1:\d+\n$/)

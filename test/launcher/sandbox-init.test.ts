@@ -1,5 +1,5 @@
 import t from 'tap'
-import { agentStatus, parseInitConfig } from '../../launcher/sandbox-init.js'
+import { agentStatus, parseGoMessage, parseInitConfig } from '../../launcher/sandbox-init.js'
 
 t.test("reading the inner bwrap's exit back into code or signal", async (t) => {
   const rows: [number | null, NodeJS.Signals | null, object, string][] = [
@@ -16,7 +16,21 @@ t.test("reading the inner bwrap's exit back into code or signal", async (t) => {
 t.test('config must come from guarded-run', async (t) => {
   t.throws(() => parseInitConfig(undefined), /GUARDED_BAD_INIT_CONFIG/)
   t.throws(() => parseInitConfig('{"socket":1}'), /GUARDED_BAD_INIT_CONFIG/)
-  t.match(parseInitConfig('{"socket":"/s","port":1,"bwrap":"bwrap","innerArgs":[],"seccompFd":null,"statusFd":null,"nodeOptions":null}'), { port: 1 })
+  t.throws(() => parseInitConfig('{"socket":"/s","port":1,"bwrap":"bwrap","innerArgs":[],"seccompFd":null,"statusFd":null}'), /GUARDED_BAD_INIT_CONFIG/, 'no control fd: nothing could say go')
+  t.match(parseInitConfig('{"socket":"/s","port":1,"bwrap":"bwrap","innerArgs":[],"seccompFd":null,"statusFd":null,"controlFd":5}'), { port: 1, controlFd: 5 })
+})
+
+t.test('only a well-formed go message starts the agent', async (t) => {
+  const rows: [string, object | null, string][] = [
+    ['{"env":{"PATH":"/usr/bin","NODE_OPTIONS":"--require /p.cjs"}}\n', { env: { PATH: '/usr/bin', NODE_OPTIONS: '--require /p.cjs' } }, 'the environment, NODE_OPTIONS included'],
+    ['{"env":{}}', { env: {} }, 'an empty environment is still a go'],
+    ['', null, 'end of file without a message: guarded-run called the run off'],
+    ['{"env":{"PATH":"/usr/bin"', null, 'cut short: the launcher died mid-write'],
+    ['{"env":{"N":1}}\n', null, 'a value that is not a string'],
+    ['{"env":["PATH=/usr/bin"]}\n', null, 'not a mapping'],
+    ['null\n', null, 'not an object'],
+  ]
+  for (const [text, want, why] of rows) t.same(parseGoMessage(text), want, why)
 })
 
 // closeInheritedFds is proven in escape-battery.test.ts ('no file descriptor leaks in'):

@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer as createHttpServer, request as httpRequest, type Server } from 'node:http'
 import { connect } from 'node:net'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import ts from 'typescript'
 import { buildChildEnv, defaultPreloadPath } from '../../../launcher/child-env.js'
 import { runSandboxed, type RunResult } from '../../../launcher/run-sandboxed.js'
@@ -22,7 +22,7 @@ export interface Fixture {
   readonly root: string
   readonly home: string
   readonly workspace: string
-  /** Where the proxy socket lives on the host. */
+  /** Where the proxy socket lives on the host, alone in its directory. */
   readonly socket: string
 }
 
@@ -123,7 +123,7 @@ export async function runScript(t: T, fx: Fixture, script: string, opts: Partial
   const [out, err] = [openSync(`${outFile}.1`, 'w'), openSync(`${outFile}.2`, 'w')]
   try {
     const result = await runSandboxed(plan, ['sh', '-c', script], {
-      proxySocket: fx.socket, env, initScript: opts.initScript, stdio: ['ignore', out, err],
+      proxyDir: dirname(fx.socket), env, initScript: opts.initScript, stdio: ['ignore', out, err],
       ...(opts.seccomp === undefined ? {} : { seccomp: opts.seccomp }),
     })
     return { ...result, stdout: readFileSync(`${outFile}.1`, 'utf8'), stderr: readFileSync(`${outFile}.2`, 'utf8'), plan }
