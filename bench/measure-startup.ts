@@ -13,8 +13,8 @@ import type { Spread, StartupFigures } from './types.js'
 /** Runs of each start-up command, runs of each workload, and the files one workload writes. */
 export const STARTUP = { runs: 10, workloadRuns: 3, files: 2000 } as const
 
-/** Where `npm run build` puts the launcher CLI, relative to dist/bench/. */
-const LAUNCHER_CLI = fileURLToPath(new URL('../launcher/cli.js', import.meta.url))
+/** Where `npm run build` puts the bundled launcher (what `guarded-run` runs), relative to dist/bench/. */
+const LAUNCHER_CLI = fileURLToPath(new URL('../run/guarded-run.js', import.meta.url))
 
 /** The sandbox hides /tmp, so the workspace must live elsewhere. */
 const WORKSPACE_PARENT = '/var/tmp'

@@ -1,4 +1,4 @@
-// guarded-run end to end: the built CLI (dist/launcher/cli.js) under real bwrap,
+// guarded-run end to end: the built, bundled CLI (dist/run/guarded-run.js) under real bwrap,
 // its in-process proxy, loopback origins (a plain one and a git smart-HTTP one),
 // real curl and git inside the sandbox. Each test names what the run must do and
 // checks it from outside: the origin's hits, the audit log, the runtime dir.
@@ -12,7 +12,7 @@ import t from 'tap'
 import { startServe } from '../helpers/run-cli.js'
 import { initCa } from '../../certs/index.js'
 
-const CLI = fileURLToPath(new URL('../../dist/launcher/cli.js', import.meta.url))
+const CLI = fileURLToPath(new URL('../../dist/run/guarded-run.js', import.meta.url))
 const GIT_HTTP_BACKEND = '/usr/lib/git-core/git-http-backend'
 
 const missing = [
@@ -185,6 +185,15 @@ t.test('a policy that inspects: the agent trusts the inspection CA through one b
   for (const v of ['NODE_EXTRA_CA_CERTS', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO', 'PIP_CERT']) t.match(run.stdout, `${v}=${bundle}`, `${v} points at the same bundle`)
   t.ok(run.stdout.includes(ca.pem.trim()), 'the bundle, read inside the sandbox, holds our CA')
   t.notOk(existsSync(bundle!), 'the bundle is removed after the run')
+})
+
+t.test('a bad policy: the sandbox that was already starting is called off, the agent never runs, exit 125', async (t) => {
+  const bad = join(root, 'bad-policy.yaml')
+  writeFileSync(bad, 'version: 2\n')
+  const r = await guardedRun(['--policy', bad, '--', 'sh', '-c', 'echo ran > agent-ran.txt'])
+  t.equal(r.code, 125, r.stderr)
+  t.match(r.stderr, /invalid policy/)
+  t.notOk(existsSync(join(dirs.ws, 'agent-ran.txt')), 'the agent never ran')
 })
 
 t.test('teardown leaves no temp files, tokens or discovery files behind', async (t) => {

@@ -13,7 +13,7 @@ import { NO_SANDBOX_WARNING } from '../../launcher/run-unconfined.js'
 import type { Profile } from '../../launcher/profiles.js'
 import type { ProxyEvent } from '../../proxy/events.js'
 
-const CLI = fileURLToPath(new URL('../../dist/launcher/cli.js', import.meta.url))
+const CLI = fileURLToPath(new URL('../../dist/run/guarded-run.js', import.meta.url))
 
 const run = (argv: string[]): RunFlags => {
   const r = parseCli(argv)
