@@ -27,6 +27,20 @@ export function timingsLine(stderr: string): string | undefined {
   return /^guarded-run timings: .*$/m.exec(stderr)?.[0]
 }
 
+/**
+ * Each phase's median over several timings lines, in the order guarded-run reports them, so the
+ * breakdown is not one run's noise. Phases missing from some lines are taken over those that have them.
+ */
+export function medianBreakdown(lines: readonly string[]): string | undefined {
+  const phases = new Map<string, number[]>()
+  for (const line of lines) {
+    for (const [, name, ms] of line.matchAll(/([\w-]+) (\d+)ms/g)) phases.set(name!, [...(phases.get(name!) ?? []), Number(ms)])
+  }
+  if (phases.size === 0) return undefined
+  const parts = [...phases].map(([name, ms]) => `${name} ${Math.round(percentile(ms, 0.5))}ms`)
+  return `guarded-run timings, median of ${lines.length} runs: ${parts.join(', ')}`
+}
+
 /** Median and 90th percentile of `samples`. */
 export function spread(samples: readonly number[]): Spread {
   return { median: percentile(samples, 0.5), p90: percentile(samples, 0.9) }
@@ -54,14 +68,22 @@ function timed(argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv): Pr
 /** The section's fixed inputs: where commands run, with which environment, and the argv of each. */
 interface Setup { readonly workspace: string; readonly env: NodeJS.ProcessEnv; guarded(argv: readonly string[]): string[] }
 
-/** Alternates the three start-up commands `STARTUP.runs` times. */
-async function startups(s: Setup): Promise<Pick<StartupFigures, 'true' | 'node' | 'guarded'>> {
+/** Alternates the three start-up commands `STARTUP.runs` times; guarded-run reports its phases each time. */
+async function startups(s: Setup): Promise<Pick<StartupFigures, 'true' | 'node' | 'guarded' | 'breakdown'>> {
   const argvs = [['true'], [process.execPath, '-e', '0'], s.guarded(['true'])]
+  const env = { ...s.env, GUARDED_RUN_TIMINGS: '1' } // only guarded-run reads it
   const samples: number[][] = argvs.map(() => [])
+  const lines: string[] = []
   for (let i = 0; i < STARTUP.runs; i++) {
-    for (const [j, argv] of argvs.entries()) samples[j]!.push((await timed(argv, s.workspace, s.env)).ms)
+    for (const [j, argv] of argvs.entries()) {
+      const run = await timed(argv, s.workspace, env)
+      samples[j]!.push(run.ms)
+      const line = timingsLine(run.stderr)
+      if (line !== undefined) lines.push(line)
+    }
   }
-  return { true: spread(samples[0]!), node: spread(samples[1]!), guarded: spread(samples[2]!) }
+  const breakdown = medianBreakdown(lines)
+  return { true: spread(samples[0]!), node: spread(samples[1]!), guarded: spread(samples[2]!), ...(breakdown && { breakdown }) }
 }
 
 /** The build-like workload, directly and under guarded-run, in an emptied workspace each time. */
@@ -93,11 +115,10 @@ export async function measureStartup(dir: string): Promise<StartupFigures> {
   const workspace = await mkdtemp(join(WORKSPACE_PARENT, 'guarded-bench-ws-'))
   const setup: Setup = { workspace, env, guarded: argv => [process.execPath, LAUNCHER_CLI, '--policy', policy, '--', ...argv] }
   try {
-    // The first run also warms the page cache; it gives the breakdown and is not a sample.
-    const first = await timed(setup.guarded(['true']), workspace, { ...env, GUARDED_RUN_TIMINGS: '1' })
+    // The first run warms the page cache and is not a sample.
+    const first = await timed(setup.guarded(['true']), workspace, env)
     if (first.code !== 0) throw new Error(`guarded-run cannot run here (exit ${first.code}): ${first.stderr.trim().split('\n')[0]}`)
-    const breakdown = timingsLine(first.stderr)
-    return { runs: STARTUP.runs, ...(await startups(setup)), ...(breakdown && { breakdown }), workload: await workload(setup) }
+    return { runs: STARTUP.runs, ...(await startups(setup)), workload: await workload(setup) }
   } finally {
     await rm(workspace, { recursive: true, force: true })
   }
