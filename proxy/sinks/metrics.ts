@@ -42,45 +42,48 @@ const REFUSAL_REASONS = (Object.keys(REASONS) as ReasonCode[]).filter((r) => REA
 export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry()
   let readDrops: (() => number) | undefined
-  const m = defineMetrics(registry, () => readDrops?.() ?? 0)
+  const flushers: (() => void)[] = []
+  const m = defineMetrics(registry, () => readDrops?.() ?? 0, () => flushers.forEach((flush) => flush()))
   // Unprefixed on purpose: `process_cpu_seconds_total` and `nodejs_heap_*` are what stock dashboards and alerts query; `job` tells proxies apart.
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry })
   const tunnels = new Map<string, Kind>()
   const maxTunnels = options.maxTunnels ?? 65_536
-  // Label children cached by their values (all from closed sets): prom-client hashes the label object
-  // on every inc() otherwise, and this sink runs twice per request.
-  const decided = cached((key) => { const [classification = '', verdict = '', kind = ''] = key.split(' '); return m.decisions.labels({ classification, verdict, kind }) })
-  const refused = cached((reason) => m.refusals.labels({ reason }))
-  const sentBy = cached((kind) => m.sent.labels({ kind }))
-  const receivedBy = cached((kind) => m.received.labels({ kind }))
-  const lasted = cached((key) => { const [kind = '', outcome = ''] = key.split(' '); return m.duration.labels({ kind, outcome }) })
+  // Counts are kept as plain numbers per label set and handed to prom-client when it is scraped:
+  // prom-client validates and hashes the labels on every call, and this sink runs twice per request.
+  // Label sets are looked up by their values (constant strings) in nested maps, never by a built key.
+  const decided = tally(flushers, (classification, verdict, kind) => m.decisions.labels({ classification, verdict, kind }))
+  const refused = tally(flushers, (reason) => m.refusals.labels({ reason }))
+  const sentBy = tally(flushers, (kind) => m.sent.labels({ kind }))
+  const receivedBy = tally(flushers, (kind) => m.received.labels({ kind }))
+  const open = tally(flushers, (kind) => m.tunnels.labels({ kind }))
+  const lasted = nested((kind, outcome) => m.duration.labels({ kind, outcome }))
 
   const onDecision = (e: DecisionEvent): void => {
     const kind = e['record.kind']
-    decided(`${e['guarded.classification'] ?? 'none'} ${e['guarded.verdict']} ${kind}`).inc()
-    if (e['guarded.verdict'] === 'deny') refused(e['guarded.reason']).inc()
+    decided(1, e['guarded.classification'] ?? 'none', e['guarded.verdict'], kind)
+    if (e['guarded.verdict'] === 'deny') refused(1, e['guarded.reason'])
     const latency = approvalLatencyMs(e)
     if (latency !== undefined) m.approvalLatency.observe({ verdict: e['guarded.verdict'] }, latency / 1000)
     if (e['guarded.verdict'] === 'allow' && kind !== 'http') openTunnel(e['record.id'], kind)
   }
   const openTunnel = (id: string, kind: Kind): void => {
     tunnels.set(id, kind)
-    m.tunnels.inc({ kind })
+    open(1, kind)
     // The oldest entry (Map order) is the likeliest to have lost its close.
     for (const [oldId, oldKind] of tunnels) {
       if (tunnels.size <= maxTunnels) break
       tunnels.delete(oldId)
-      m.tunnels.dec({ kind: oldKind })
+      open(-1, oldKind)
     }
   }
   const onClose = (e: CloseEvent): void => {
     const kind = e['record.kind']
-    // First: prom-client throws on a bad number below, and the gauge must not keep a closed tunnel.
+    // First: a bad number below throws, and the gauge must not keep a closed tunnel.
     const tunnel = tunnels.get(e['record.id'])
-    if (tunnel && tunnels.delete(e['record.id'])) m.tunnels.dec({ kind: tunnel })
-    sentBy(kind).inc(e['guarded.bytes.sent'])
-    receivedBy(kind).inc(e['guarded.bytes.received'])
-    lasted(`${kind} ${e['guarded.outcome']}`).observe(e['guarded.duration_ms'] / 1000)
+    if (tunnel && tunnels.delete(e['record.id'])) open(-1, tunnel)
+    sentBy(count(e['guarded.bytes.sent']), kind)
+    receivedBy(count(e['guarded.bytes.received']), kind)
+    lasted(kind, e['guarded.outcome']).observe(e['guarded.duration_ms'] / 1000)
   }
   return {
     sink: (event: ProxyEvent) => (event.type === 'decision' ? onDecision(event) : onClose(event)),
@@ -92,13 +95,58 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   }
 }
 
-/** Memoises one label child per key; the keys come from closed sets, so the map stays small. */
-function cached<T>(make: (key: string) => T): (key: string) => T {
-  const children = new Map<string, T>()
-  return (key) => {
-    let child = children.get(key)
-    if (child === undefined) children.set(key, (child = make(key)))
-    return child
+/** A prom-client label child: counters only go up; gauges also go down. */
+type Child = { inc(by: number): void } | { inc(by: number): void; dec(by: number): void }
+
+/** One amount per label set between scrapes. */
+interface Pending {
+  readonly child: Child
+  amount: number
+}
+
+/**
+ * Adds up amounts per label set between scrapes; the registered flush hands them to prom-client.
+ * `make` creates the label child for a set of label values, once.
+ */
+function tally(flushers: (() => void)[], make: (...labels: string[]) => Child): (amount: number, ...labels: string[]) => void {
+  const slots: Pending[] = []
+  const slot = nested((...labels: string[]) => {
+    const pending = { child: make(...labels), amount: 0 }
+    slots.push(pending)
+    return pending
+  })
+  flushers.push(() => {
+    for (const pending of slots) {
+      const { child, amount } = pending
+      pending.amount = 0
+      if (amount > 0) child.inc(amount)
+      else if (amount < 0 && 'dec' in child) child.dec(-amount)
+    }
+  })
+  return (amount, ...labels) => void (slot(...labels).amount += amount)
+}
+
+/** A byte count as a counter accepts it; anything else is the sink's failure, reported by the bus. */
+function count(value: number): number {
+  if (!Number.isFinite(value) || value < 0) throw new TypeError(`not a count: ${value}`)
+  return value
+}
+
+/** Memoises `make` by its arguments in nested maps; the arguments come from closed sets, so the maps stay small. */
+function nested<T>(make: (...keys: string[]) => T): (...keys: string[]) => T {
+  const root = new Map<string, unknown>()
+  return (...keys) => {
+    let level = root
+    for (let i = 0; i < keys.length - 1; i++) {
+      const key = keys[i] as string
+      let next = level.get(key) as Map<string, unknown> | undefined
+      if (next === undefined) level.set(key, (next = new Map()))
+      level = next
+    }
+    const last = keys[keys.length - 1] as string
+    let value = level.get(last) as T | undefined
+    if (value === undefined) level.set(last, (value = make(...keys)))
+    return value
   }
 }
 
@@ -108,15 +156,15 @@ function approvalLatencyMs(event: DecisionEvent): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined
 }
 
-function defineMetrics(registry: Registry, readDrops: () => number) {
+function defineMetrics(registry: Registry, readDrops: () => number, flush: () => void) {
   const registers = [registry]
   let dropsSeen = 0
   const m = {
-    decisions: new Counter({ name: 'guarded_decisions_total', help: 'Connections and requests decided, by policy classification (none for malformed requests), verdict and kind.', labelNames: ['classification', 'verdict', 'kind'] as const, registers }),
-    refusals: new Counter({ name: 'guarded_refusals_total', help: 'Connections and requests refused, by reason code (the X-Guarded-Decision value).', labelNames: ['reason'] as const, registers }),
-    tunnels: new Gauge({ name: 'guarded_active_tunnels', help: 'Allowed CONNECT tunnels and WebSocket upgrades open now, by kind.', labelNames: ['kind'] as const, registers }),
-    sent: new Counter({ name: 'guarded_sent_bytes_total', help: 'Bytes sent to destinations (guarded.bytes.sent), by kind.', labelNames: ['kind'] as const, registers }),
-    received: new Counter({ name: 'guarded_received_bytes_total', help: 'Bytes received from destinations (guarded.bytes.received), by kind.', labelNames: ['kind'] as const, registers }),
+    decisions: new Counter({ name: 'guarded_decisions_total', help: 'Connections and requests decided, by policy classification (none for malformed requests), verdict and kind.', labelNames: ['classification', 'verdict', 'kind'] as const, registers, collect: flush }),
+    refusals: new Counter({ name: 'guarded_refusals_total', help: 'Connections and requests refused, by reason code (the X-Guarded-Decision value).', labelNames: ['reason'] as const, registers, collect: flush }),
+    tunnels: new Gauge({ name: 'guarded_active_tunnels', help: 'Allowed CONNECT tunnels and WebSocket upgrades open now, by kind.', labelNames: ['kind'] as const, registers, collect: flush }),
+    sent: new Counter({ name: 'guarded_sent_bytes_total', help: 'Bytes sent to destinations (guarded.bytes.sent), by kind.', labelNames: ['kind'] as const, registers, collect: flush }),
+    received: new Counter({ name: 'guarded_received_bytes_total', help: 'Bytes received from destinations (guarded.bytes.received), by kind.', labelNames: ['kind'] as const, registers, collect: flush }),
     duration: new Histogram({ name: 'guarded_connection_duration_seconds', help: 'Time from accepting a connection or request to its close, by kind and outcome.', labelNames: ['kind', 'outcome'] as const, buckets: DURATION_BUCKETS, registers }),
     approvalsPending: new Gauge({ name: 'guarded_approvals_pending', help: 'Requests waiting for an approver now.', registers }),
     approvalLatency: new Histogram({ name: 'guarded_approval_latency_seconds', help: 'Time an approval took to settle, by the verdict it produced.', labelNames: ['verdict'] as const, buckets: APPROVAL_BUCKETS, registers }),
