@@ -6,6 +6,7 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises'
 import { write as writeFd } from 'node:fs'
 import { promisify } from 'node:util'
 import type { Gate, ProxyEvent, Sink } from '../events.js'
+import { auditLine } from './audit-line.js'
 
 /** Audit log settings. */
 export interface AuditLogOptions {
@@ -34,8 +35,8 @@ export interface AuditLog {
   stats(): { written: number; dropped: number; buffered: number }
 }
 
-const SCHEMA = 'guarded.audit/v1'
 const BATCH = 512
+const COALESCE_MS = 10
 const writeStdout = promisify(writeFd)
 
 /** Opens the log (creating it 0600) and returns its sink and gate. */
@@ -52,6 +53,9 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
   // While writes fail (disk full, file gone) the gate stays shut: records are kept, new connections refused.
   let failure: unknown
   let retry: NodeJS.Timeout | undefined
+  let due: NodeJS.Timeout | undefined
+  // Callers of flush() and close() waiting: write everything now rather than after COALESCE_MS.
+  let urgent = 0
   // Decisions the gate's own refusals dropped: their closes go too, and no other close does.
   const droppedDecisions = new Set<string>()
   const counts = { written: 0, dropped: 0 }
@@ -91,14 +95,18 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
   const retryLater = (): void => {
     retry ??= setTimeout(() => {
       retry = undefined
-      kick()
+      start()
     }, 1_000).unref()
   }
+  // Enough waiting to fill a batch (or the buffer), or someone waiting for everything to be written.
+  const ready = (): boolean => queue.length >= Math.min(BATCH, options.bufferRecords) || (urgent > 0 && queue.length > 0)
+  // The first pass writes whatever is queued (the timer ran out, or a failed batch is retried); later
+  // passes only while a full batch is ready, so a steady trickle still shares writes.
   const drainQueue = async (): Promise<void> => {
-    for (;;) {
+    for (let first = true; ; first = false) {
       if (reopenWaiters.length > 0) await reopenNow()
       if (!pending) {
-        if (queue.length === 0) return
+        if (queue.length === 0 || (!first && !ready())) return
         const batch = queue.splice(0, BATCH)
         pending = { data: Buffer.from(batch.join('')), records: batch.length }
       }
@@ -122,11 +130,30 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
       }
     }
   }
-  const kick = (): void => {
+  const start = (): void => {
+    clearTimeout(due)
+    due = undefined
     writing ??= drainQueue().finally(() => {
       writing = undefined
-      if ((queue.length > 0 && failure === undefined) || reopenWaiters.length > 0) kick()
+      kick()
     })
+  }
+  // A write costs tens of microseconds of CPU whatever its size (a thread-pool round trip), and under
+  // load each record used to get its own: lines now wait up to COALESCE_MS to share one (issue 4).
+  const kick = (): void => {
+    if (writing) return
+    if (reopenWaiters.length > 0 || (failure === undefined && ready())) start()
+    else if (failure === undefined && queue.length > 0) due ??= setTimeout(start, COALESCE_MS)
+  }
+  /** Writes everything queued now, and waits for it (or for a write to fail). */
+  const drainAll = async (): Promise<void> => {
+    urgent++
+    try {
+      kick()
+      while (writing) await writing
+    } finally {
+      urgent--
+    }
   }
   const full = (): boolean => failure !== undefined || queue.length >= options.bufferRecords
 
@@ -138,7 +165,7 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
       if (event.type === 'decision') droppedDecisions.add(event['record.id'])
       return void counts.dropped++
     }
-    queue.push(serialise(event, options.redactPromptText))
+    queue.push(auditLine(event, options.redactPromptText))
     if (failure === undefined) kick()
   }
   return {
@@ -150,12 +177,11 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
         reopenWaiters.push({ resolve, reject })
         kick()
       }),
-    async flush() {
-      while (writing) await writing
-    },
+    flush: drainAll,
     async close() {
       clearTimeout(retry)
-      while (writing) await writing
+      await drainAll()
+      clearTimeout(due)
       // What a failing destination never took is counted, not silently forgotten.
       counts.dropped += queue.splice(0).length + (pending?.records ?? 0)
       pending = undefined
@@ -164,12 +190,6 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
     },
     stats: () => ({ ...counts, buffered: queue.length + (pending?.records ?? 0) }),
   }
-}
-
-function serialise(event: ProxyEvent, redact: boolean): string {
-  const record: Record<string, unknown> = { schema: SCHEMA, ...event }
-  if (redact) delete record['guarded.prompt.text']
-  return JSON.stringify(record) + '\n'
 }
 
 /** A decision refused because the log was behind (`audit-unavailable`). */

@@ -264,3 +264,14 @@ t.test('records are written in emission order, whole, even in large batches', as
   t.equal(lines[0]?.['guarded.prompt.text'], 'é€😀\n"quoted"', 'text with newlines and quotes stays on one line')
   t.same(log.stats(), { written: 3_000, dropped: 0, buffered: 0 })
 })
+
+t.test('lines wait a moment to share a write, but a lone record is still written without a flush', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'guarded-lone-'))
+  const path = join(dir, 'audit.jsonl')
+  const log = await openAuditLog(options(path))
+  t.teardown(() => log.close())
+  log.sink(decision('lone'))
+  const lines = await waitForAudit(path, (l) => l.length === 1, 'the lone record')
+  t.equal(lines[0]?.['record.id'], 'lone')
+  t.same(log.stats(), { written: 1, dropped: 0, buffered: 0 })
+})

@@ -39,3 +39,51 @@ export function close(id: string, fields: Partial<Omit<CloseEvent, 'type' | 'rec
     ...fields,
   }
 }
+
+/**
+ * A decision with every key set. Typed `Required<>`: a key added to the events does not compile here
+ * until it is given a value, and the writers' tests then fail until they write it.
+ */
+export function everyDecisionKey(id = 'all-keys'): Required<DecisionEvent> {
+  return {
+    type: 'decision',
+    time: '2025-01-01T00:00:00.500Z',
+    'record.id': id,
+    'record.kind': 'http',
+    'session.id': 'sess-secret-7f3a',
+    'guarded.prompt.id': 'prompt-secret-91c2',
+    'guarded.prompt.source': 'admin',
+    'guarded.prompt.text': 'fix the build; the token is hunter2',
+    'client.address': '127.0.0.1',
+    'server.address': 'api.example-secret.test',
+    'server.port': 443,
+    'network.peer.address': '203.0.113.9',
+    'http.request.method': 'POST',
+    'url.path': '/repos/acme/x',
+    'guarded.classification': 'unknown',
+    'guarded.verdict': 'allow',
+    'guarded.reason': 'approved',
+    'guarded.would_verdict': 'ask',
+    'guarded.rule': '*.example-secret.test',
+    'guarded.approval.by': 'alice',
+    'guarded.approval.scope': 'session',
+    'guarded.approval.latency_ms': 2500.5,
+    'trace.parent': '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+  }
+}
+
+/** A close with every key set (see `everyDecisionKey`). */
+export function everyCloseKey(id = 'all-keys'): Required<CloseEvent> {
+  return {
+    type: 'close',
+    time: '2025-01-01T00:00:02.000Z',
+    'record.id': id,
+    'record.kind': 'http',
+    'session.id': 'sess-secret-7f3a',
+    'guarded.outcome': 'upstream-error',
+    'guarded.bytes.sent': 100,
+    'guarded.bytes.received': 2000,
+    'guarded.duration_ms': 1500.25,
+    'error.type': 'ECONNRESET',
+  }
+}
