@@ -1,22 +1,26 @@
 /**
- * The OpenTelemetry sink: one SERVER span per connection or request, exported over OTLP/HTTP. The
- * span is built when the close arrives, because only then do we know when the connection started
- * (an approval can hold the decision back for minutes) and how it ended.
+ * The OpenTelemetry sink: one SERVER span per connection or request, exported over OTLP/HTTP (JSON).
+ * The span is built when the close arrives, because only then do we know when the connection started
+ * (an approval can hold the decision back for minutes) and how it ended. The SDK's BatchSpanProcessor
+ * batches the spans and its OTLP/HTTP transport sends them (retries, timeouts, headers, keep-alive);
+ * the spans themselves and their encoding are ours, being the cost (issue 4).
  */
-import { createHash } from 'node:crypto'
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api'
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core'
+import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base'
+import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http'
 import { resourceFromAttributes } from '@opentelemetry/resources'
-import { AlwaysOnSampler, BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node'
+import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-node'
+import { ConfigError } from '../errors.js'
 import type { CloseEvent, DecisionEvent, ProxyEvent, Sink } from '../events.js'
-import { readOtlpConfig } from './otlp-config.js'
-import { parseTraceparent } from './parse-traceparent.js'
+import { encodeSpans } from './encode-spans.js'
+import { readOtlpConfig, type OtlpConfig } from './otlp-config.js'
+import { RecordSpan, type SpanOrigin } from './record-span.js'
 
 /** Span sink settings. */
 export interface SpanSinkOptions {
   /** `--otlp-endpoint`: the collector's base URL (`/v1/traces` is appended); wins over the environment. */
   readonly endpoint?: string | undefined
-  /** Where the OTEL_* variables are read from (endpoint, headers, timeout, service name, resource attributes). */
+  /** Where the OTEL_* variables are read from (endpoint, headers, timeout, service name, resource attributes, OTEL_BSP_*). */
   readonly env: NodeJS.ProcessEnv
   /** `service.name` when neither OTEL_SERVICE_NAME nor OTEL_RESOURCE_ATTRIBUTES names one; default `guarded-proxy`. */
   readonly serviceName?: string
@@ -27,96 +31,135 @@ export interface SpanSinkOptions {
 /** A running span sink. */
 export interface SpanSink {
   readonly sink: Sink
+  /** Spans lost so far: the export queue was full, or the collector did not take them. */
+  dropped(): number
   /** Resolves once every span ended so far has been handed to the collector (or the export failed). */
   flush(): Promise<void>
   /** Ends the spans of connections still open, exports them, and stops the exporter. */
   shutdown(): Promise<void>
 }
 
+/** The BatchSpanProcessor's settings (OTEL_BSP_* override them). */
+export interface BatchSettings {
+  /** Spans waiting for export at most; past it new spans are dropped, and counted. */
+  readonly maxQueueSize: number
+  /** Spans in one export request. */
+  readonly maxExportBatchSize: number
+  /** How long a partial batch waits before it is sent anyway. */
+  readonly scheduledDelayMillis: number
+  readonly exportTimeoutMillis: number
+}
+
+// A proxy under load ends thousands of spans a second: larger batches than the SDK's 512 halve the
+// export requests, and a deeper queue rides out a slow collector for longer (each span holds its
+// two records, about 1 KB, so 16384 is some 16 MB at worst).
+const BATCH_DEFAULTS: BatchSettings = { maxQueueSize: 16_384, maxExportBatchSize: 1024, scheduledDelayMillis: 1000, exportTimeoutMillis: 30_000 }
+
 /** Creates the span sink, or returns undefined when no OTLP endpoint is configured. */
 export function createSpanSink(options: SpanSinkOptions): SpanSink | undefined {
   const config = readOtlpConfig(options)
   if (!config) return undefined
-  const exporter = new OTLPTraceExporter({ url: config.url, headers: { ...config.headers }, ...(config.timeoutMillis && { timeoutMillis: config.timeoutMillis }) })
-  // Not registered globally: the proxy is a library inside guarded-run, and tests run several at once.
-  const provider = new NodeTracerProvider({
-    resource: resourceFromAttributes(config.resource),
-    // Not parent-based: the client is the party being watched, and its traceparent's sampled flag must not hide its egress.
-    sampler: new AlwaysOnSampler(),
-    spanProcessors: [new BatchSpanProcessor(exporter)],
-  })
-  const tracer = provider.getTracer('guarded')
+  const settings = batchSettings(options.env)
+  const queue = new CountedQueue(otlpExporter(config), settings)
+  // Not a tracer provider: nothing else in the proxy makes spans, and the proxy is a library inside
+  // guarded-run, where a globally registered provider would not be ours to take.
+  const origin: SpanOrigin = { resource: resourceFromAttributes(config.resource), instrumentationScope: { name: 'guarded' } }
   const open = new Map<string, DecisionEvent>()
   const maxOpen = options.maxOpen ?? 16_384
 
   const onDecision = (event: DecisionEvent): void => {
     open.set(event['record.id'], event)
+    if (open.size <= maxOpen) return
     // A close that never comes must not leak: the oldest entry (Map order) is the likeliest orphan.
     for (const [id, stale] of open) {
       if (open.size <= maxOpen) break
       open.delete(id)
-      endSpan(tracer, stale, undefined)
+      queue.end(new RecordSpan(stale, undefined, origin))
     }
   }
   const onClose = (event: CloseEvent): void => {
     const decision = open.get(event['record.id'])
     if (!decision) return // evicted (its span already ended) or emitted before we subscribed
     open.delete(event['record.id'])
-    endSpan(tracer, decision, event)
+    queue.end(new RecordSpan(decision, event, origin))
   }
   return {
     sink: (event: ProxyEvent) => (event.type === 'decision' ? onDecision(event) : onClose(event)),
-    flush: () => provider.forceFlush(),
+    dropped: () => queue.dropped,
+    flush: () => queue.processor.forceFlush(),
     async shutdown() {
-      for (const decision of open.values()) endSpan(tracer, decision, undefined)
+      for (const decision of open.values()) queue.end(new RecordSpan(decision, undefined, origin))
       open.clear()
-      await provider.shutdown()
+      await queue.processor.shutdown()
     },
   }
 }
 
-/** Starts and ends the span in one go; without a close it spans from the decision to now. */
-function endSpan(tracer: Tracer, decision: DecisionEvent, close: CloseEvent | undefined): void {
-  const end = close ? Date.parse(close.time) : Date.now()
-  const start = close ? end - close['guarded.duration_ms'] : Date.parse(decision.time)
-  const parent = parseTraceparent(decision['trace.parent'])
-  // ROOT, not the active context: a connection's span belongs to the client's trace or to none.
-  const ctx = parent ? trace.setSpanContext(ROOT_CONTEXT, parent) : ROOT_CONTEXT
-  const span = tracer.startSpan(spanName(decision), { kind: SpanKind.SERVER, startTime: start, attributes: spanAttributes(decision, close) }, ctx)
-  setStatus(span, decision, close)
-  span.end(end)
-}
+/**
+ * The SDK's batch processor, with its queue counted from outside: it drops spans when the queue is
+ * full and only logs that it did. It holds exactly the spans it was given and has not yet passed to
+ * the exporter, so we know when it is full, drop there ourselves, and count it.
+ */
+class CountedQueue {
+  readonly processor: BatchSpanProcessor
+  /** Spans lost: the queue was full, or their export failed. */
+  dropped = 0
+  #queued = 0
 
-/** Low-cardinality on purpose: the method (or the kind when a malformed request had none), never the host. */
-function spanName(decision: DecisionEvent): string {
-  return `guarded ${decision['http.request.method'] || decision['record.kind'].toUpperCase()}`
-}
+  constructor(
+    exporter: SpanExporter,
+    private readonly settings: BatchSettings,
+  ) {
+    const counting: SpanExporter = {
+      export: (spans: ReadableSpan[], done: (result: ExportResult) => void) => {
+        this.#queued -= spans.length
+        exporter.export(spans, (result) => {
+          if (result.code !== ExportResultCode.SUCCESS) this.dropped += spans.length
+          done(result)
+        })
+      },
+      forceFlush: () => exporter.forceFlush?.() ?? Promise.resolve(),
+      shutdown: () => exporter.shutdown(),
+    }
+    this.processor = new BatchSpanProcessor(counting, { ...settings })
+  }
 
-// Carried by the span itself (its times), or never exported as text.
-const SKIP = new Set(['type', 'time', 'guarded.prompt.text'])
-// The close repeats these from its decision.
-const SKIP_CLOSE = new Set([...SKIP, 'record.id', 'record.kind', 'session.id'])
-
-/** The audit log's keys, copied generically so later keys (approvals) arrive without a change here. */
-function spanAttributes(decision: DecisionEvent, close: CloseEvent | undefined): Attributes {
-  const attributes: Attributes = {}
-  copy(attributes, decision, SKIP)
-  if (close) copy(attributes, close, SKIP_CLOSE)
-  const text = decision['guarded.prompt.text']
-  // The prompt can hold secrets the agent was given; a hash still lets a reader match a span to the audit log.
-  if (text !== undefined) attributes['guarded.prompt.text_sha256'] = createHash('sha256').update(text, 'utf8').digest('hex')
-  return attributes
-}
-
-function copy(into: Attributes, event: ProxyEvent, skip: ReadonlySet<string>): void {
-  for (const [key, value] of Object.entries(event)) {
-    if (skip.has(key)) continue
-    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') into[key] = value
+  /** Queues a finished span for export, or counts it dropped when the queue is full. */
+  end(span: RecordSpan): void {
+    if (this.#queued >= this.settings.maxQueueSize) return void this.dropped++
+    this.#queued++
+    this.processor.onEnd(span)
   }
 }
 
-/** ERROR for a refusal or a failed upstream; success stays UNSET, as the semantic conventions ask. */
-function setStatus(span: Span, decision: DecisionEvent, close: CloseEvent | undefined): void {
-  if (decision['guarded.verdict'] === 'deny') span.setStatus({ code: SpanStatusCode.ERROR, message: decision['guarded.reason'] })
-  else if (close?.['guarded.outcome'] === 'upstream-error') span.setStatus({ code: SpanStatusCode.ERROR, message: close['error.type'] ?? 'upstream-error' })
+/** OTLP/HTTP with the SDK's transport and our encoder; the same requests OTLPTraceExporter sends. */
+function otlpExporter(config: OtlpConfig): SpanExporter {
+  const http = convertLegacyHttpOptions({ url: config.url, headers: { ...config.headers }, ...(config.timeoutMillis && { timeoutMillis: config.timeoutMillis }) },
+    'TRACES', 'v1/traces', { 'Content-Type': 'application/json' })
+  const serializer = {
+    // Only our sink feeds this exporter, so every span is a RecordSpan.
+    serializeRequest: (spans: ReadableSpan[]) => encodeSpans(spans.filter((span): span is RecordSpan => span instanceof RecordSpan)),
+    // A partial success names what the collector rejected; the transport logs it.
+    deserializeResponse: (data: Uint8Array): object => (data.length === 0 ? {} : (JSON.parse(Buffer.from(data).toString('utf8')) as object)),
+  }
+  return new OTLPExporterBase(createOtlpHttpExportDelegate(http, serializer, 'otlp_http_span_exporter', { name: 'span', countItems: (spans) => spans.length }, undefined))
+}
+
+/** Our defaults, each overridden by its standard OTEL_BSP_* variable from `env`. */
+export function batchSettings(env: NodeJS.ProcessEnv): BatchSettings {
+  const read = (name: string, fallback: number): number => {
+    const text = env[name]?.trim()
+    if (!text) return fallback
+    const value = Number(text)
+    if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`${name} must be a positive whole number, not ${JSON.stringify(env[name])}`)
+    return value
+  }
+  const maxQueueSize = read('OTEL_BSP_MAX_QUEUE_SIZE', BATCH_DEFAULTS.maxQueueSize)
+  return {
+    maxQueueSize,
+    // The processor caps a batch at the queue size; so do we, so both agree on what "full" means.
+    maxExportBatchSize: Math.min(maxQueueSize, read('OTEL_BSP_MAX_EXPORT_BATCH_SIZE', BATCH_DEFAULTS.maxExportBatchSize)),
+    scheduledDelayMillis: read('OTEL_BSP_SCHEDULE_DELAY', BATCH_DEFAULTS.scheduledDelayMillis),
+    exportTimeoutMillis: read('OTEL_BSP_EXPORT_TIMEOUT', BATCH_DEFAULTS.exportTimeoutMillis),
+  }
 }

@@ -1,10 +1,16 @@
 /** The span sink against a real OTLP/HTTP receiver: what the collector gets for each record. */
 import { createHash } from 'node:crypto'
+import { createServer, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
+import { ProxyAgent, request } from 'undici'
 import { createEventBus, type DecisionEvent } from '../../../proxy/events.js'
 import { createSpanSink, type SpanSink, type SpanSinkOptions } from '../../../proxy/sinks/otel-spans.js'
 import { close, decision } from './events.js'
+import { startEventsStack } from '../../helpers/events-stack.js'
+import { startHttpOrigin } from '../../helpers/origins.js'
 import { startOtlpReceiver, type ReceivedSpan, type Teardown } from './otlp-receiver.js'
+import { parseProm, sample } from './prom-text.js'
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736'
 const PARENT_ID = '00f067aa0ba902b7'
@@ -144,4 +150,68 @@ t.test('returns undefined when no endpoint is configured', async (t) => {
   t.equal(createSpanSink({ env: { OTEL_SERVICE_NAME: 'x', OTEL_EXPORTER_OTLP_HEADERS: 'a=b' } }), undefined, 'other OTEL_* variables do not turn it on')
   t.equal(createSpanSink({ endpoint: '', env: {} }), undefined)
   t.equal(createSpanSink({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_SDK_DISABLED: 'true' } }), undefined)
+})
+
+/** A collector that holds every export until the test answers it, with `status`. */
+async function startHeldCollector(t: Teardown): Promise<{ url: string; held: () => number; answer: (status: number) => void }> {
+  const waiting: ServerResponse[] = []
+  const server = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => waiting.push(res))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    held: () => waiting.length,
+    answer: (status) => { for (const res of waiting.splice(0)) res.writeHead(status, { 'content-type': 'application/json' }).end('{}') },
+  }
+}
+
+const until = async (what: string, ok: () => boolean): Promise<void> => {
+  const deadline = Date.now() + 5_000
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+t.test('a full export queue drops new spans and counts them; so does an export the collector refuses', async (t) => {
+  const collector = await startHeldCollector(t)
+  // Two spans fill a batch; while it is out, two more fill the queue, and the fifth has no room.
+  const spans = start(t, { endpoint: collector.url, env: { OTEL_BSP_MAX_QUEUE_SIZE: '2', OTEL_BSP_SCHEDULE_DELAY: '10' } })
+  for (const id of ['1', '2', '3', '4', '5']) {
+    spans.sink(decision(id))
+    spans.sink(close(id))
+  }
+  await until('the first export', () => collector.held() === 1)
+  t.equal(spans.dropped(), 1, 'the span that found the queue full')
+  collector.answer(400) // not retryable: those two spans are lost
+  await until('the second export', () => collector.held() === 1)
+  t.equal(spans.dropped(), 3, 'plus the refused batch')
+  collector.answer(200)
+  await spans.flush()
+  t.equal(spans.dropped(), 3, 'a batch the collector took is not counted')
+})
+
+t.test('OTEL_BSP_* must be positive whole numbers', async (t) => {
+  t.throws(() => createSpanSink({ endpoint: 'http://127.0.0.1:4318', env: { OTEL_BSP_MAX_QUEUE_SIZE: 'lots' } }), /OTEL_BSP_MAX_QUEUE_SIZE must be a positive whole number/)
+  t.throws(() => createSpanSink({ endpoint: 'http://127.0.0.1:4318', env: { OTEL_BSP_SCHEDULE_DELAY: '-5' } }), /OTEL_BSP_SCHEDULE_DELAY/)
+})
+
+t.test('through the proxy: spans the collector refuses show in guarded_spans_dropped_total', async (t) => {
+  const receiver = await startOtlpReceiver(t)
+  const origin = await startHttpOrigin(t)
+  // A path the receiver does not serve: every export is answered 404, which is not worth a retry.
+  const stack = await startEventsStack(t, { otlpEndpoint: `${receiver.url}/nowhere` })
+  const dropped = async (): Promise<number> => sample(parseProm((await stack.admin('GET', '/metrics', undefined, null)).text), 'guarded_spans_dropped_total') ?? -1
+  t.equal(await dropped(), 0, 'exported from the start, as zero')
+  const agent = new ProxyAgent({ uri: stack.proxyUrl, proxyTunnel: false })
+  t.teardown(() => agent.destroy())
+  for (let i = 0; i < 3; i++) await (await request(origin.url(`/s${i}`, 'origin.test'), { dispatcher: agent })).body.text()
+  await stack.waitForCloses(3)
+  const deadline = Date.now() + 5_000
+  while ((await dropped()) < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  t.equal(await dropped(), 3)
+  t.ok(receiver.requests.some((r) => r.path === '/nowhere/v1/traces'), 'the exports went out, and were refused')
 })

@@ -1,0 +1,136 @@
+/**
+ * One record's span, built once its close arrives: the SDK's `ReadableSpan`, read straight from the
+ * decision and close events. A live SDK span (Tracer.startSpan, then end) sampled, validated and
+ * copied every attribute for a span whose every field we already knew; this holds the two events
+ * and works out the rest only for whoever asks (issue 4).
+ */
+import { createHash } from 'node:crypto'
+import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type HrTime, type Link, type SpanContext, type SpanStatus } from '@opentelemetry/api'
+import type { InstrumentationScope } from '@opentelemetry/core'
+import type { Resource } from '@opentelemetry/resources'
+import { RandomIdGenerator, type ReadableSpan, type TimedEvent } from '@opentelemetry/sdk-trace-node'
+import type { CloseEvent, DecisionEvent, ProxyEvent } from '../events.js'
+import { parseTraceparent } from './parse-traceparent.js'
+
+/** What every span of one sink shares. */
+export interface SpanOrigin {
+  readonly resource: Resource
+  readonly instrumentationScope: InstrumentationScope
+}
+
+const ids = new RandomIdGenerator()
+const NONE: never[] = []
+
+/** A finished SERVER span for one connection or request; without a close it ends now (evicted, or the proxy stopped). */
+export class RecordSpan implements ReadableSpan {
+  readonly parentSpanContext: SpanContext | undefined
+  /** Microseconds since the epoch: whole numbers, so the nanosecond strings are exact. */
+  readonly startMicros: number
+  readonly endMicros: number
+  readonly #context: SpanContext
+
+  constructor(
+    readonly decision: DecisionEvent,
+    readonly close: CloseEvent | undefined,
+    readonly origin: SpanOrigin,
+  ) {
+    this.parentSpanContext = parseTraceparent(decision['trace.parent'])
+    // Not the client's sampled flag: the client is the party being watched, and must not hide its egress.
+    this.#context = { traceId: this.parentSpanContext?.traceId ?? ids.generateTraceId(), spanId: ids.generateSpanId(), traceFlags: TraceFlags.SAMPLED }
+    // The close knows when the connection started (an approval can hold the decision back for minutes).
+    this.endMicros = (close ? Date.parse(close.time) : Date.now()) * 1000
+    this.startMicros = close ? this.endMicros - Math.round(close['guarded.duration_ms'] * 1000) : Date.parse(decision.time) * 1000
+  }
+
+  spanContext(): SpanContext {
+    return this.#context
+  }
+  /** Low-cardinality on purpose: the method (or the kind when a malformed request had none), never the host. */
+  get name(): string {
+    return `guarded ${this.decision['http.request.method'] || this.decision['record.kind'].toUpperCase()}`
+  }
+  /** ERROR for a refusal or a failed upstream; success stays UNSET, as the semantic conventions ask. */
+  get status(): SpanStatus {
+    const message = this.errorMessage()
+    return message === undefined ? { code: SpanStatusCode.UNSET } : { code: SpanStatusCode.ERROR, message }
+  }
+  /** Why the span is an error (the refusal's reason, the upstream's error), or undefined when it is not. */
+  errorMessage(): string | undefined {
+    if (this.decision['guarded.verdict'] === 'deny') return this.decision['guarded.reason']
+    if (this.close?.['guarded.outcome'] === 'upstream-error') return this.close['error.type'] ?? 'upstream-error'
+    return undefined
+  }
+  /** The audit log's keys, copied generically; the OTLP encoder writes the same ones without this copy. */
+  get attributes(): Attributes {
+    const attributes: Attributes = {}
+    copy(attributes, this.decision, SKIP)
+    if (this.close) copy(attributes, this.close, SKIP_CLOSE)
+    const text = this.decision['guarded.prompt.text']
+    if (text !== undefined) attributes['guarded.prompt.text_sha256'] = promptHash(text)
+    return attributes
+  }
+  get startTime(): HrTime {
+    return hrTime(this.startMicros)
+  }
+  get endTime(): HrTime {
+    return hrTime(this.endMicros)
+  }
+  get duration(): HrTime {
+    return hrTime(this.endMicros - this.startMicros)
+  }
+  get kind(): SpanKind {
+    return SpanKind.SERVER
+  }
+  get resource(): Resource {
+    return this.origin.resource
+  }
+  get instrumentationScope(): InstrumentationScope {
+    return this.origin.instrumentationScope
+  }
+  get ended(): boolean {
+    return true
+  }
+  get links(): Link[] {
+    return NONE
+  }
+  get events(): TimedEvent[] {
+    return NONE
+  }
+  get droppedAttributesCount(): number {
+    return 0
+  }
+  get droppedEventsCount(): number {
+    return 0
+  }
+  get droppedLinksCount(): number {
+    return 0
+  }
+}
+
+// Carried by the span itself (its times), or never exported as text.
+const SKIP = new Set(['type', 'time', 'guarded.prompt.text'])
+// The close repeats these from its decision.
+const SKIP_CLOSE = new Set([...SKIP, 'record.id', 'record.kind', 'session.id'])
+
+function copy(into: Attributes, event: ProxyEvent, skip: ReadonlySet<string>): void {
+  for (const [key, value] of Object.entries(event)) {
+    if (skip.has(key)) continue
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') into[key] = value
+  }
+}
+
+let lastPrompt: { text: string; hash: string } | undefined
+
+/**
+ * The prompt can hold secrets the agent was given; a hash still lets a reader match a span to the
+ * audit log. A session's requests share one prompt, so the last hash is kept.
+ */
+export function promptHash(text: string): string {
+  if (lastPrompt?.text !== text) lastPrompt = { text, hash: createHash('sha256').update(text, 'utf8').digest('hex') }
+  return lastPrompt.hash
+}
+
+function hrTime(micros: number): HrTime {
+  const seconds = Math.floor(micros / 1e6)
+  return [seconds, (micros - seconds * 1e6) * 1000]
+}
