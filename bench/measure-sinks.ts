@@ -1,24 +1,38 @@
 /**
- * Issue 4: what recording costs. The plain-HTTP phase (32 keep-alive clients) against a fresh proxy
- * with metrics only, then against one with the audit log and OTLP spans on too.
+ * Issue 4: what recording costs. "Off" is a proxy with no audit log and no OTLP endpoint; its
+ * Prometheus metrics stay on, because the admin listener always serves /metrics and cannot be turned
+ * off. "On" adds the audit log and OTLP spans. Both proxies run side by side and take the plain-HTTP
+ * load (32 keep-alive clients) in alternating rounds, so a burst of other work on this small machine
+ * lands on both; each side's figure is its median round.
  */
 import { mkdtemp, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { measurePhase, ORIGIN_NAME, PHASE } from './measure-load.js'
 import { startOtlpReceiver } from './start-otlp-receiver.js'
-import { startProxy, type ProxySetup } from './start-proxy.js'
+import { startProxy, type GuardedProxy } from './start-proxy.js'
 import type { Origin, PhaseResult, SinkFigures, Tools } from './types.js'
 
-/** One plain-HTTP phase on a proxy started for it, stopped whatever happened. */
-async function httpPhase(tools: Tools, origin: Origin, dir: string, setup: ProxySetup): Promise<PhaseResult> {
-  const proxy = await startProxy(origin, dir, setup)
-  try {
-    const args = { mode: 'http', name: ORIGIN_NAME, proxyPort: proxy.port, originPort: origin.httpPort,
-      seconds: PHASE.seconds, warmup: PHASE.warmup, conns: PHASE.clients } as const
-    return (await measurePhase(tools, args, proxy))[1]
-  } finally {
-    await proxy.stop() // drains, so the audit log is complete when its size is read
+/** Rounds per side, and the first round's warm-up: V8 takes several seconds under load to settle here. */
+export const SINK_ROUNDS = { rounds: 3, firstWarmup: 8 } as const
+
+/** One plain-HTTP round against `proxy`. */
+async function round(tools: Tools, origin: Origin, proxy: GuardedProxy, warmup: number): Promise<PhaseResult> {
+  const args = { mode: 'http', name: ORIGIN_NAME, proxyPort: proxy.port, originPort: origin.httpPort,
+    seconds: PHASE.seconds, warmup, conns: PHASE.clients } as const
+  return (await measurePhase(tools, args, proxy))[1]
+}
+
+/** The median of each figure over the rounds (the middle one for an odd count); errors are summed. */
+export function medianPhase(rounds: readonly PhaseResult[]): PhaseResult {
+  const median = (pick: (p: PhaseResult) => number | undefined): number => {
+    const values = rounds.map(pick).filter((v): v is number => v !== undefined).sort((a, b) => a - b)
+    const mid = values.length >> 1
+    return values.length % 2 ? values[mid]! : (values[mid - 1]! + values[mid]!) / 2
   }
+  const first = rounds.find(p => p.errors > 0)
+  const cpu = rounds.some(p => p.proxyCpu !== undefined) ? { proxyCpu: median(p => p.proxyCpu) } : {}
+  return { value: median(p => p.value), errors: rounds.reduce((sum, p) => sum + p.errors, 0), firstError: first?.firstError ?? '',
+    coreBusy: median(p => p.coreBusy), reconnects: rounds.reduce((sum, p) => sum + (p.reconnects ?? 0), 0), ...cpu }
 }
 
 /** Bytes of every file in `dir`: the audit log and any it rotated out. */
@@ -27,16 +41,28 @@ async function bytesIn(dir: string): Promise<number> {
   return sizes.reduce((a, b) => a + b, 0)
 }
 
-/** Sinks off, then on; the OTLP receiver runs in this script, on the load core, as a collector would elsewhere. */
+/** Off and on, round after round; the OTLP receiver runs in this script, on the load core, as a collector would elsewhere. */
 export async function measureSinks(tools: Tools, origin: Origin, dir: string): Promise<SinkFigures> {
   const receiver = await startOtlpReceiver()
+  const auditDir = await mkdtemp(join(dir, 'audit-'))
+  const proxies: GuardedProxy[] = []
   try {
-    const off = await httpPhase(tools, origin, dir, {})
-    const auditDir = await mkdtemp(join(dir, 'audit-'))
-    const on = await httpPhase(tools, origin, dir, { args: ['--audit-log', join(auditDir, 'audit.jsonl'), '--otlp-endpoint', receiver.url] })
+    const off = await startProxy(origin, dir)
+    proxies.push(off)
+    const on = await startProxy(origin, dir, { args: ['--audit-log', join(auditDir, 'audit.jsonl'), '--otlp-endpoint', receiver.url] })
+    proxies.push(on)
+    const rounds: { off: PhaseResult[]; on: PhaseResult[] } = { off: [], on: [] }
+    for (let i = 0; i < SINK_ROUNDS.rounds; i++) {
+      const warmup = i === 0 ? SINK_ROUNDS.firstWarmup : PHASE.warmup
+      // Which side goes first alternates too, so neither always follows the other's backlog.
+      const order = i % 2 ? (['on', 'off'] as const) : (['off', 'on'] as const)
+      for (const side of order) rounds[side].push(await round(tools, origin, side === 'off' ? off : on, warmup))
+    }
+    await Promise.all(proxies.splice(0).map(p => p.stop())) // drains, so the audit log is complete when its size is read
     const { posts, bytes } = receiver.received()
-    return { off, on, auditBytes: await bytesIn(auditDir), otlpPosts: posts, otlpBytes: bytes }
+    return { off: medianPhase(rounds.off), on: medianPhase(rounds.on), auditBytes: await bytesIn(auditDir), otlpPosts: posts, otlpBytes: bytes }
   } finally {
+    await Promise.all(proxies.map(p => p.stop()))
     await receiver.stop()
   }
 }
