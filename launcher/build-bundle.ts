@@ -33,7 +33,7 @@ await build({
   platform: 'node',
   target: 'node20',
   chunkNames: '[name]-[hash]', // beside the entries: chunk code finds files from import.meta.url too
-  sourcemap: true,
+  sourcemap: true, // stack traces (with --enable-source-maps) and the tests' coverage map back to the TypeScript
   // Bundled CommonJS dependencies require Node's built-ins; an ES module has no `require` of its own.
   banner: { js: "import { createRequire as __guardedCreateRequire } from 'node:module'; const require = __guardedCreateRequire(import.meta.url);" },
   logLevel: 'warning',
