@@ -2,12 +2,14 @@
  * Plain-HTTP forwarding, always to the address that was checked, never re-resolved: requests go
  * through undici's keep-alive pools (about 1.4 times the request rate of http-proxy over Node's
  * `http.request`, measured with bench/loadgen.c); WebSocket upgrades go through http-proxy.
+ * Both load on first use: most agents only open CONNECT tunnels, and loading them was a sixth of
+ * guarded-run's start-up.
  */
 import { Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { Readable, type Duplex } from 'node:stream'
-import httpProxy from 'http-proxy'
-import { Agent as PoolAgent, type Dispatcher } from 'undici'
+import type Server from 'http-proxy'
+import type { Dispatcher } from 'undici'
 import { UpstreamError } from './errors.js'
 import type { Outcome } from './events.js'
 import { stripHopByHop } from './hop-by-hop.js'
@@ -31,35 +33,67 @@ export interface HttpForwarder {
 
 /** Creates the forwarder; one per proxy, so upstream keep-alive connections are reused across clients. */
 export function createHttpForwarder(limits: Limits): HttpForwarder {
+  let closed = false
   // Both pools are keyed by the checked address (the origin we pass), never by name.
-  const pools = new PoolAgent({
-    connect: { timeout: limits.connectTimeoutMs },
-    headersTimeout: limits.idleTimeoutMs,
-    bodyTimeout: limits.idleTimeoutMs,
-    keepAliveTimeout: limits.keepAliveTimeoutMs,
+  const pools = onFirstUse(async () => {
+    const { Agent: PoolAgent } = await import('undici')
+    return new PoolAgent({
+      connect: { timeout: limits.connectTimeoutMs },
+      headersTimeout: limits.idleTimeoutMs,
+      bodyTimeout: limits.idleTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+    })
   })
   const agent = new Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', timeout: limits.idleTimeoutMs })
-  const proxy = httpProxy.createProxyServer({ agent, xfwd: false, proxyTimeout: limits.idleTimeoutMs, ignorePath: false })
+  const proxy = onFirstUse(async () => {
+    const { default: httpProxy } = await import('http-proxy')
+    return httpProxy.createProxyServer({ agent, xfwd: false, proxyTimeout: limits.idleTimeoutMs, ignorePath: false })
+  })
   return {
-    web: (req, res, address, port) => forwardRequest(pools, req, res, address, port),
-    ws: (req, socket, head, address, port) =>
-      new Promise((resolve) => {
-        const done = once(resolve)
-        socket.once('close', () => done(result(0, 0, true)))
-        proxy.ws(req, socket, head, { target: { host: address, port }, agent: keepingPath(agent, req.url) }, (err) => {
-          const error = upstreamError(err as NodeJS.ErrnoException, address, port)
-          // http-proxy ends the client socket as soon as this returns, before the handler could explain the
-          // failure; so the refusal is written here, unless the origin already answered.
-          if ((socket as Socket).bytesWritten === 0) writeRefusalToSocket(socket, renderRefusal(error.reason, { detail: error.message }))
-          done(result(0, 0, false, error))
-        })
-      }),
+    web: (req, res, address, port) => {
+      const ready = pools.get()
+      return ready instanceof Promise ? ready.then((loaded) => forwardRequest(loaded, req, res, address, port)) : forwardRequest(ready, req, res, address, port)
+    },
+    ws: async (req, socket, head, address, port) => {
+      const loaded = await proxy.get()
+      return upgrade(loaded, agent, req, socket, head, address, port)
+    },
     close: () => {
-      proxy.close()
+      closed = true
+      proxy.ifLoaded()?.close()
       agent.destroy()
-      void pools.destroy()
+      void pools.ifLoaded()?.destroy()
     },
   }
+
+  /** Loads once, on the first call; a pool that finishes loading after close() is closed at once. */
+  function onFirstUse<T extends { close(): unknown }>(load: () => Promise<T>): { get(): T | Promise<T>; ifLoaded(): T | undefined } {
+    let value: T | undefined
+    let loading: Promise<T> | undefined
+    return {
+      get: () => value ?? (loading ??= load().then((loaded) => {
+        if (closed) void loaded.close()
+        return (value = loaded)
+      })),
+      ifLoaded: () => value,
+    }
+  }
+}
+
+/** A WebSocket upgrade through http-proxy; settles when the client socket closes or the upstream failed. */
+function upgrade(proxy: Server, agent: Agent, req: IncomingMessage, socket: Duplex, head: Buffer, address: string, port: number): Promise<ForwardResult> {
+  return new Promise((resolve) => {
+    const done = once(resolve)
+    if (socket.destroyed) return done(result(0, 0, false))
+    socket.once('close', () => done(result(0, 0, true)))
+    proxy.ws(req, socket, head, { target: { host: address, port }, agent: keepingPath(agent, req.url) }, (err) => {
+      const error = upstreamError(err as NodeJS.ErrnoException, address, port)
+      // http-proxy ends the client socket as soon as this returns, before the handler could explain the
+      // failure; so the refusal is written here, unless the origin already answered.
+      if ((socket as Socket).bytesWritten === 0) writeRefusalToSocket(socket, renderRefusal(error.reason, { detail: error.message }))
+      done(result(0, 0, false, error))
+    })
+  })
 }
 
 /**
@@ -73,6 +107,7 @@ function forwardRequest(pools: Dispatcher, req: IncomingMessage, res: ServerResp
     let received = 0
     let upstream: Dispatcher.DispatchController | undefined
     const done = once(resolve)
+    if (res.destroyed) return done(result(0, 0, false)) // gone while the pool loaded
     const fail = (err: Error): void => {
       const error = upstreamError(err as NodeJS.ErrnoException, address, port)
       // Once the response head is out, the client can only learn of the failure from a cut connection.
