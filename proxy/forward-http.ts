@@ -36,7 +36,9 @@ export function createHttpForwarder(limits: Limits): HttpForwarder {
   let closed = false
   // Both pools are keyed by the checked address (the origin we pass), never by name.
   const pools = onFirstUse(async () => {
-    const { Agent: PoolAgent } = await import('undici')
+    // `default` is undici's module.exports, both under Node and in guarded-run's esbuild bundle, whose
+    // lazily loaded chunk of a CommonJS module exports nothing else.
+    const { Agent: PoolAgent } = (await import('undici')).default
     return new PoolAgent({
       connect: { timeout: limits.connectTimeoutMs },
       headersTimeout: limits.idleTimeoutMs,
