@@ -26,12 +26,12 @@ t.test('guarded-proxy prompt', async (t) => {
   const session = await stack.createSession({ id: 'hooked' })
   const other = await stack.createSession({ id: 'other' })
   const dir = await mkdtemp(join(tmpdir(), 'guarded-prompt-'))
-  let requests = 0
+  // Each test requests its own path, so its decision record is found by path once the log has it.
   const request = async (proxyUrl: string, path: string): Promise<Record<string, unknown>> => {
     await curl(['-x', proxyUrl, '-o', '/dev/null', origin.url(path, 'origin.test')])
-    requests++
-    const lines = await waitForAudit(stack.auditFile, (l) => l.filter((r) => r.type === 'close' && r['session.id'] !== undefined).length >= requests, `request ${path}`)
-    return lines.find((l) => l.type === 'decision' && l['url.path'] === path) ?? {}
+    const decided = (l: Record<string, unknown>): boolean => l.type === 'decision' && l['url.path'] === path
+    const lines = await waitForAudit(stack.auditFile, (l) => l.some(decided), `request ${path}`)
+    return lines.find(decided) ?? {}
   }
 
   t.test('--id through HTTP_PROXY names the prompt of the session in the proxy URL, source session', async (t) => {
