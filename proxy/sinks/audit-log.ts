@@ -7,6 +7,7 @@ import { write as writeFd } from 'node:fs'
 import { promisify } from 'node:util'
 import type { Gate, ProxyEvent, Sink } from '../events.js'
 import { auditLine } from './audit-line.js'
+import { AuditQueue } from './audit-queue.js'
 
 /** Audit log settings. */
 export interface AuditLogOptions {
@@ -44,7 +45,7 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
   const toStdout = options.path === '-'
   let file = await openFile(options.path)
   let size = file ? (await file.stat()).size : 0
-  const queue: string[] = []
+  const queue = new AuditQueue(BATCH, (record) => auditLine(record, options.redactPromptText))
   // The batch being written; after an error its unwritten tail is retried, so no line is torn or doubled.
   let pending: { data: Buffer; records: number } | undefined
   let writing: Promise<void> | undefined
@@ -106,9 +107,9 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
     for (let first = true; ; first = false) {
       if (reopenWaiters.length > 0) await reopenNow()
       if (!pending) {
-        if (queue.length === 0 || (!first && !ready())) return
-        const batch = queue.splice(0, BATCH)
-        pending = { data: Buffer.from(batch.join('')), records: batch.length }
+        const batch = first || ready() ? queue.shift() : undefined
+        if (!batch) return
+        pending = { data: batch.data, records: batch.records }
       }
       try {
         while (pending.data.length > 0) {
@@ -165,7 +166,7 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
       if (event.type === 'decision') droppedDecisions.add(event['record.id'])
       return void counts.dropped++
     }
-    queue.push(auditLine(event, options.redactPromptText))
+    queue.push(event)
     if (failure === undefined) kick()
   }
   return {
@@ -183,7 +184,7 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
       await drainAll()
       clearTimeout(due)
       // What a failing destination never took is counted, not silently forgotten.
-      counts.dropped += queue.splice(0).length + (pending?.records ?? 0)
+      counts.dropped += queue.clear() + (pending?.records ?? 0)
       pending = undefined
       await file?.close()
       file = undefined
