@@ -8,6 +8,7 @@
  */
 import type { Attributes } from '@opentelemetry/api'
 import type { CloseEvent, DecisionEvent } from '../events.js'
+import { Bytes } from './bytes.js'
 import { jsonNumber, jsonString } from './json-text.js'
 import { promptHash, type RecordSpan, type SpanOrigin } from './record-span.js'
 
@@ -25,14 +26,17 @@ export function encodeSpans(spans: readonly RecordSpan[]): Uint8Array {
     if (group) group.push(span)
     else groups.set(span.origin, [span])
   }
-  let out = '{"resourceSpans":['
+  const out = new Bytes(spans.length * 1536 + 256)
+  out.write('{"resourceSpans":[')
+  let first = true
   for (const [origin, members] of groups) {
-    if (out.length > 18) out += ','
-    out += `{"resource":${encodeResource(origin)},"scopeSpans":[{"scope":${encodeScope(origin)},"spans":[`
-    for (let i = 0; i < members.length; i++) out = encodeSpan(i === 0 ? out : out + ',', members[i]!)
-    out += ']}]}'
+    out.write(`${first ? '' : ','}{"resource":${encodeResource(origin)},"scopeSpans":[{"scope":${encodeScope(origin)},"spans":[`)
+    for (let i = 0; i < members.length; i++) out.write(encodeSpan(i === 0 ? '' : ',', members[i]!))
+    out.write(']}]}')
+    first = false
   }
-  return Buffer.from(out + ']}')
+  out.write(']}')
+  return out.bytes()
 }
 
 function encodeResource({ resource }: SpanOrigin): string {

@@ -4,11 +4,11 @@
  * copied every attribute for a span whose every field we already knew; this holds the two events
  * and works out the rest only for whoever asks (issue 4).
  */
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type HrTime, type Link, type SpanContext, type SpanStatus } from '@opentelemetry/api'
 import type { InstrumentationScope } from '@opentelemetry/core'
 import type { Resource } from '@opentelemetry/resources'
-import { RandomIdGenerator, type ReadableSpan, type TimedEvent } from '@opentelemetry/sdk-trace-node'
+import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-node'
 import type { CloseEvent, DecisionEvent, ProxyEvent } from '../events.js'
 import { parseTraceparent } from './parse-traceparent.js'
 
@@ -18,7 +18,6 @@ export interface SpanOrigin {
   readonly instrumentationScope: InstrumentationScope
 }
 
-const ids = new RandomIdGenerator()
 const NONE: never[] = []
 
 /** A finished SERVER span for one connection or request; without a close it ends now (evicted, or the proxy stopped). */
@@ -34,12 +33,13 @@ export class RecordSpan implements ReadableSpan {
     readonly close: CloseEvent | undefined,
     readonly origin: SpanOrigin,
   ) {
-    this.parentSpanContext = parseTraceparent(decision['trace.parent'])
+    const traceParent = decision['trace.parent']
+    this.parentSpanContext = traceParent === undefined ? undefined : parseTraceparent(traceParent)
     // Not the client's sampled flag: the client is the party being watched, and must not hide its egress.
-    this.#context = { traceId: this.parentSpanContext?.traceId ?? ids.generateTraceId(), spanId: ids.generateSpanId(), traceFlags: TraceFlags.SAMPLED }
+    this.#context = { traceId: this.parentSpanContext?.traceId ?? randomId(32), spanId: randomId(16), traceFlags: TraceFlags.SAMPLED }
     // The close knows when the connection started (an approval can hold the decision back for minutes).
-    this.endMicros = (close ? Date.parse(close.time) : Date.now()) * 1000
-    this.startMicros = close ? this.endMicros - Math.round(close['guarded.duration_ms'] * 1000) : Date.parse(decision.time) * 1000
+    this.endMicros = (close ? millis(close.time) : Date.now()) * 1000
+    this.startMicros = close ? this.endMicros - Math.round(close['guarded.duration_ms'] * 1000) : millis(decision.time) * 1000
   }
 
   spanContext(): SpanContext {
@@ -128,6 +128,34 @@ let lastPrompt: { text: string; hash: string } | undefined
 export function promptHash(text: string): string {
   if (lastPrompt?.text !== text) lastPrompt = { text, hash: createHash('sha256').update(text, 'utf8').digest('hex') }
   return lastPrompt.hash
+}
+
+// IDs are cut from one random hex string, refilled every few hundred spans: one random draw and one
+// hex conversion for many IDs, where the SDK's generator did both for each.
+let pool = ''
+let poolAt = 0
+const ZERO = /^0+$/
+
+/** `hexDigits` random lowercase hex digits, never all zero (an invalid W3C ID). */
+function randomId(hexDigits: number): string {
+  if (poolAt + hexDigits > pool.length) {
+    pool = randomBytes(8192).toString('hex')
+    poolAt = 0
+  }
+  const id = pool.slice(poolAt, (poolAt += hexDigits))
+  return ZERO.test(id) ? randomId(hexDigits) : id
+}
+
+let lastTime = ''
+let lastMillis = 0
+
+/** Date.parse, remembering the last answer: records are stamped once per millisecond, so neighbours share their time. */
+function millis(iso: string): number {
+  if (iso !== lastTime) {
+    lastMillis = Date.parse(iso)
+    lastTime = iso
+  }
+  return lastMillis
 }
 
 function hrTime(micros: number): HrTime {
