@@ -96,7 +96,7 @@ t.test('list, allow and deny by id prefix release a parked curl; unknown ids and
   t.equal(table.code, 0)
   const [header, row] = table.stdout.trimEnd().split('\n')
   t.match(header, /^ID\s+SESSION\s+PROMPT\s+HOST:PORT\s+WAITING\s+EXPIRES IN$/)
-  t.match(row, new RegExp(`^${approval.id.slice(0, 8)}\\s+default\\s+-\\s+parked\\.test:${origin.port}\\s+1 for \\d+s\\s+\\d+s$`))
+  t.match(row, new RegExp(`^${approval.id.slice(0, 8)}\\s+default\\s+-\\s+parked\\.test:${origin.port}\\s+1 for \\d+s\\s+(\\d+m)?\\d+s$`)) // 60 s left shows as 1m00s
   const json = JSON.parse((await cli('list', '--json')).stdout) as { pending: { id: string }[] }
   t.same(json.pending.map((a) => a.id), [approval.id])
 
