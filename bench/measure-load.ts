@@ -1,5 +1,7 @@
 import { runLoadgen, type LoadgenArgs, type LoadgenResult } from './run-loadgen.js'
 import { treeCpuSeconds, watchCore } from './proc-stats.js'
+import { medianPhase } from './median-phase.js'
+import { percentile } from './percentile.js'
 import { CORES } from './spawn-pinned.js'
 import type { LoadFigures, Origin, PhaseResult, ProxyUnderTest, Tools } from './types.js'
 
@@ -48,15 +50,15 @@ export async function warmUp(tools: Tools, origin: Origin, proxy: ProxyUnderTest
   await runLoadgen(tools, { ...base, mode: 'http', originPort: origin.httpPort })
 }
 
-/** Per figure, the round with the median value (its other fields, such as latency and CPU, come with it). */
+/** Each figure's median over the rounds; a CONNECT phase's latencies are medians of the rounds' latencies. */
 export function medianOfRounds(rounds: readonly LoadFigures[]): LoadFigures {
-  const pick = <T extends PhaseResult>(values: T[]): T => values.sort((a, b) => a.value - b.value)[Math.floor(values.length / 2)] as T
   const [first] = rounds
   if (!first) throw new Error('no rounds to take a median of')
+  const connect = rounds.map(r => r.connectPerS)
   return {
-    tunnelMBps: pick(rounds.map(r => r.tunnelMBps)),
-    connectPerS: pick(rounds.map(r => r.connectPerS)),
-    httpPerS: pick(rounds.map(r => r.httpPerS)),
+    tunnelMBps: medianPhase(rounds.map(r => r.tunnelMBps)),
+    connectPerS: { ...medianPhase(connect), p50us: percentile(connect.map(c => c.p50us), 0.5), p99us: percentile(connect.map(c => c.p99us), 0.5) },
+    httpPerS: medianPhase(rounds.map(r => r.httpPerS)),
     ...(first.idleBytesPerTunnel !== undefined && { idleBytesPerTunnel: first.idleBytesPerTunnel }),
   }
 }

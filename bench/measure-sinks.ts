@@ -8,6 +8,7 @@
 import { mkdtemp, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { measurePhase, ORIGIN_NAME, PHASE } from './measure-load.js'
+import { medianPhase } from './median-phase.js'
 import { startOtlpReceiver } from './start-otlp-receiver.js'
 import { startProxy, type GuardedProxy } from './start-proxy.js'
 import type { Origin, PhaseResult, SinkFigures, Tools } from './types.js'
@@ -22,18 +23,6 @@ async function round(tools: Tools, origin: Origin, proxy: GuardedProxy, warmup: 
   return (await measurePhase(tools, args, proxy))[1]
 }
 
-/** The median of each figure over the rounds (the middle one for an odd count); errors are summed. */
-export function medianPhase(rounds: readonly PhaseResult[]): PhaseResult {
-  const median = (pick: (p: PhaseResult) => number | undefined): number => {
-    const values = rounds.map(pick).filter((v): v is number => v !== undefined).sort((a, b) => a - b)
-    const mid = values.length >> 1
-    return values.length % 2 ? values[mid]! : (values[mid - 1]! + values[mid]!) / 2
-  }
-  const first = rounds.find(p => p.errors > 0)
-  const cpu = rounds.some(p => p.proxyCpu !== undefined) ? { proxyCpu: median(p => p.proxyCpu) } : {}
-  return { value: median(p => p.value), errors: rounds.reduce((sum, p) => sum + p.errors, 0), firstError: first?.firstError ?? '',
-    coreBusy: median(p => p.coreBusy), reconnects: rounds.reduce((sum, p) => sum + (p.reconnects ?? 0), 0), ...cpu }
-}
 
 /** Bytes of every file in `dir`: the audit log and any it rotated out. */
 async function bytesIn(dir: string): Promise<number> {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { medianPhase } from '../../bench/measure-sinks.js'
+import { medianPhase } from '../../bench/median-phase.js'
 import type { PhaseResult } from '../../bench/types.js'
 
 const phase = (value: number, more: Partial<PhaseResult> = {}): PhaseResult => ({ value, errors: 0, firstError: '', coreBusy: 0.9, proxyCpu: value / 10_000, reconnects: 0, ...more })
