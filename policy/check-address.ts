@@ -4,6 +4,7 @@
  * rebinding; Capital One 2019). Ranges are from the IANA special-purpose registries (RFC 6890).
  */
 import { normalizeHost } from './normalize-host.js'
+import { remember } from './remember.js'
 import { inNetwork, toIpBytes } from './ip-bits.js'
 import type { Cidr, Policy } from './types.js'
 
@@ -91,19 +92,13 @@ interface Hit {
 }
 
 /** Answers per policy, so a reload starts afresh; bounded, because addresses come from DNS answers. */
-const answered = new WeakMap<Policy, Map<string, AddressCheck>>()
-const MAX_ANSWERS = 4096
+const answered = new WeakMap<Policy, (address: string) => AddressCheck>()
 
 /** Refuses a non-public address unless an `allow_private` CIDR covers it (or the IPv4 address it embeds). */
 export function checkAddress(policy: Policy, address: string): AddressCheck {
-  let answers = answered.get(policy)
-  if (answers === undefined) answered.set(policy, (answers = new Map()))
-  let check = answers.get(address)
-  if (check === undefined) {
-    if (answers.size >= MAX_ANSWERS) answers.clear()
-    answers.set(address, (check = classifyAddress(policy, address)))
-  }
-  return check
+  let check = answered.get(policy)
+  if (check === undefined) answered.set(policy, (check = remember(4096, (a) => classifyAddress(policy, a))))
+  return check(address)
 }
 
 function classifyAddress(policy: Policy, address: string): AddressCheck {

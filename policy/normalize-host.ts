@@ -3,6 +3,8 @@
  * host that two parsers could read two ways (CVE-2021-22931, the `0x7f.1` and `evil.com%00.good.com`
  * families) is either canonicalised to the single address it means or refused here.
  */
+import { remember } from './remember.js'
+
 /** What `normalizeHost` returns: a canonical host and its kind, or why the input was refused. */
 export type NormalizedHost =
   | { readonly ok: true; readonly host: string; readonly kind: 'name' | 4 | 6 }
@@ -24,19 +26,8 @@ const REFUSED: readonly (readonly [RegExp, string])[] = [
   [/[/?#]/, "contains '/', '?' or '#'"],
 ]
 
-/** Answers already given (the function is pure); bounded, because clients choose the inputs. */
-const answered = new Map<string, NormalizedHost>()
-const MAX_ANSWERS = 4096
-
 /** Lower-cases, Punycodes and canonicalises a host (name, IPv4 in any notation, or IPv6); refuses ambiguous ones. */
-export function normalizeHost(raw: string): NormalizedHost {
-  let answer = answered.get(raw)
-  if (answer === undefined) {
-    if (answered.size >= MAX_ANSWERS) answered.clear()
-    answered.set(raw, (answer = normalize(raw)))
-  }
-  return answer
-}
+export const normalizeHost: (raw: string) => NormalizedHost = remember(4096, normalize)
 
 function normalize(raw: string): NormalizedHost {
   for (const [pattern, problem] of REFUSED) if (pattern.test(raw)) return refuse(problem)
