@@ -67,7 +67,7 @@ function roundsNote(via: Via, rounds: readonly LoadFigures[]): string {
 
 /**
  * Idle memory on each fresh proxy, an unrecorded warm-up, then `PHASE.rounds` rounds of the three
- * phases over direct, guarded and Squid in turn; each figure is the median round. A proxy that fails
+ * phases over direct, guarded and Squid in turn; each figure is the median over the rounds. A proxy that fails
  * during a round becomes a note and leaves the later rounds.
  */
 async function measurePaths(tools: Tools, origin: Origin, dir: string, notes: string[]): Promise<BenchReport['paths']> {
@@ -153,7 +153,7 @@ function preamble(background: string): string {
     `Guarded bench — Node ${process.version}, ${cpus().length} cores, ${new Date().toISOString()}`,
     `placement: proxy under test (guarded or squid) on core ${CORES.proxy}; C load generator, C origin and this script on core ${CORES.load} (taskset)`,
     background,
-    `load phases: each proxy first carries ${PHASE.jitWarmup} s of unrecorded load; then ${PHASE.rounds} rounds of direct, guarded, Squid in turn, each phase ${PHASE.warmup} s warm-up + ${PHASE.seconds} s measured; figures are the median round`,
+    `load phases: each proxy first carries ${PHASE.jitWarmup} s of unrecorded load; then ${PHASE.rounds} rounds of direct, guarded, Squid in turn, each phase ${PHASE.warmup} s warm-up + ${PHASE.seconds} s measured; figures are medians over the rounds`,
     `1 tunnel for throughput, ${PHASE.clients} clients for CONNECT and HTTP; MB = 10^6 bytes`,
     '',
   ].join('\n')
