@@ -10,7 +10,7 @@ import type { CloseEvent, DecisionEvent, ProxyEvent } from '../../proxy/events.j
 import { DEFAULT_LIMITS, type Limits } from '../../proxy/options.js'
 import type { AuditLogOptions } from '../../proxy/sinks/audit-log.js'
 import { startProxy, type RunningProxy } from '../../proxy/start-proxy.js'
-import { collectRecords, noDns } from './start-stack.js'
+import { collectRecords, noDns, testServeOptions } from './start-stack.js'
 
 interface Teardown {
   teardown(fn: () => unknown): void
@@ -77,10 +77,7 @@ export async function startEventsStack(t: Teardown, options: EventsStackOptions 
   const auditFile = options.audit?.path ?? join(dir, 'audit.jsonl')
   const proxy = await startProxy(
     {
-      policyFiles: [policyFile],
-      listen: [{ host: '127.0.0.1', port: 0 }],
-      admin: { host: '127.0.0.1', port: 0 },
-      resolve: new Map([['origin.test', ['127.0.0.1']], ['x.blocked.test', ['127.0.0.1']]]),
+      ...testServeOptions(policyFile, { 'origin.test': '127.0.0.1', 'x.blocked.test': '127.0.0.1' }),
       sessionId: options.sessionId ?? 'default',
       auth: options.auth ?? 'none',
       limits: { ...DEFAULT_LIMITS, drainTimeoutMs: 1_000, ...options.limits },

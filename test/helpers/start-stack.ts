@@ -58,11 +58,7 @@ export async function startStack(t: Teardown, options: StackOptions): Promise<St
   await writeFile(policyFile, options.policy)
   const proxy = await startProxy(
     {
-      policyFiles: [policyFile],
-      listen: [{ host: '127.0.0.1', port: 0 }],
-      admin: { host: '127.0.0.1', port: 0 },
-      resolve: new Map(Object.entries(options.resolve ?? {}).map(([k, v]) => [k, [v]])),
-      sessionId: 'default',
+      ...testServeOptions(policyFile, options.resolve),
       auth: options.auth ?? 'none',
       ...(options.approval && { approval: options.approval }),
       limits: { ...DEFAULT_LIMITS, drainTimeoutMs: 1_000, ...options.limits },
@@ -74,6 +70,19 @@ export async function startStack(t: Teardown, options: StackOptions): Promise<St
   const records = collectRecords(proxy.events)
   const port = proxy.listeners[0]?.port ?? 0
   return { proxy, port, url: `http://127.0.0.1:${port}`, records, policyFile }
+}
+
+/** What every test proxy shares: one policy file, loopback listeners on free ports, names pinned to addresses, a short drain. */
+export function testServeOptions(policyFile: string, resolve: Readonly<Record<string, string>> = {}): ServeOptions {
+  return {
+    policyFiles: [policyFile],
+    listen: [{ host: '127.0.0.1', port: 0 }],
+    admin: { host: '127.0.0.1', port: 0 },
+    resolve: new Map(Object.entries(resolve).map(([name, address]) => [name, [address]])),
+    sessionId: 'default',
+    auth: 'none',
+    limits: { ...DEFAULT_LIMITS, drainTimeoutMs: 1_000 },
+  }
 }
 
 /** A lookup that fails every name: tests pin their names with `resolve` and never use real DNS. */

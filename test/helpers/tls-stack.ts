@@ -6,10 +6,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { initCa, loadCa, mintLeaf, type Ca } from '../../certs/index.js'
 import type { ProxyEvent } from '../../proxy/events.js'
-import { DEFAULT_LIMITS } from '../../proxy/options.js'
 import { startProxy, type RunningProxy } from '../../proxy/start-proxy.js'
 import { listenOn } from './origins.js'
-import { collectRecords, noDns } from './start-stack.js'
+import { collectRecords, noDns, testServeOptions } from './start-stack.js'
 
 interface Teardown {
   teardown(fn: () => unknown): void
@@ -85,13 +84,7 @@ export async function startInspectingStack(t: Teardown, options: InspectingOptio
   await writeFile(policyFile, options.policy)
   const proxy = await startProxy(
     {
-      policyFiles: [policyFile],
-      listen: [{ host: '127.0.0.1', port: 0 }],
-      admin: { host: '127.0.0.1', port: 0 },
-      resolve: new Map(Object.entries(options.resolve ?? {}).map(([k, v]) => [k, [v]])),
-      sessionId: 'default',
-      auth: 'none',
-      limits: { ...DEFAULT_LIMITS, drainTimeoutMs: 1_000 },
+      ...testServeOptions(policyFile, options.resolve),
       caDir: options.caDir,
       ...(options.upstreamCaFile && { upstreamCaFile: options.upstreamCaFile }),
       ...(options.audit !== false && { audit: { path: auditFile, maxBytes: 0, keep: 1, bufferRecords: 1000, onFull: 'block', redactPromptText: false } }),
