@@ -1,12 +1,16 @@
 /** Opens the upstream TCP connection to the one address that was checked. */
 import type { EventEmitter } from 'node:events'
-import { connect, type Socket } from 'node:net'
+import { connect, type OnReadOpts, type Socket } from 'node:net'
 import { UpstreamError } from './errors.js'
 
-/** Connects, failing with a typed UpstreamError on refusal, reset, timeout, or the client's 'close'. */
-export function connectTo(address: string, port: number, timeoutMs: number, client?: EventEmitter): Promise<Socket> {
+/**
+ * Connects, failing with a typed UpstreamError on refusal, reset, timeout, or the client's 'close'.
+ * `onread` hands the socket's reads to a callback instead of a stream (forward-reads.ts); such a socket
+ * resolves paused, so nothing reaches the callback before the caller has answered its client.
+ */
+export function connectTo(address: string, port: number, timeoutMs: number, client?: EventEmitter, onread?: OnReadOpts): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: address, port, noDelay: true })
+    const socket = connect({ host: address, port, noDelay: true, ...(onread && { onread }) })
     const fail = (err: Error): void => {
       cleanup()
       socket.destroy()
@@ -27,6 +31,7 @@ export function connectTo(address: string, port: number, timeoutMs: number, clie
     // A plain listener, not an AbortSignal: creating one per connection showed up in profiles.
     client?.once('close', onAbort)
     socket.once('connect', () => {
+      if (onread) socket.pause() // before net starts reading, right after this event
       cleanup()
       resolve(socket)
     })

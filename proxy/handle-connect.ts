@@ -8,6 +8,7 @@ import { clientGone } from './client-gone.js'
 import { attachSession, type ListenerInfo } from './attach-session.js'
 import { checkClientHello } from './check-client-hello.js'
 import { connectTo } from './connect-to.js'
+import { forwardReads } from './forward-reads.js'
 import type { ProxyContext } from './context.js'
 import { parseConnectTarget } from './parse-target.js'
 import { pipe } from './pipe.js'
@@ -35,8 +36,10 @@ export async function handleConnect(req: IncomingMessage, socket: Duplex, head: 
     if (inspector && needsInspection(ctx.policy.current, record.destination)) return await inspectTunnel(socket, head, record, admission.address, ctx, inspector)
     const allow = (): void => void emitDecision(ctx.events, record, 'allow', record.decision?.reason ?? 'allowed')
     // An unreachable upstream is an allowed tunnel that failed: the decision says allow, the close says why.
-    const upstream = await connectTo(admission.address, record.destination.port, ctx.limits.connectTimeoutMs, socket).catch((err: unknown) => (allow(), Promise.reject(err)))
+    const reads = forwardReads(socket)
+    const upstream = await connectTo(admission.address, record.destination.port, ctx.limits.connectTimeoutMs, socket, reads.onread).catch((err: unknown) => (allow(), Promise.reject(err)))
     socket.write(ESTABLISHED)
+    reads.start(upstream) // the upstream's bytes flow from here on, so server-speaks-first protocols work
     // No client byte reaches the destination before the ClientHello names it (check-client-hello.ts: what that stops).
     const idle = idleWatch(socket)
     const first = await readFirstBytes(socket, head, ctx.limits.headersTimeoutMs, upstream)
@@ -53,7 +56,7 @@ export async function handleConnect(req: IncomingMessage, socket: Duplex, head: 
   }
 }
 
-/** A side closed while the first bytes were awaited: flush what the upstream sent, and record the short tunnel. */
+/** A side closed while the first bytes were awaited: end the client after what the upstream sent, and record the short tunnel. */
 function closedEarly(socket: Duplex, upstream: Socket, record: ConnectionRecord, idle: boolean): void {
   const outcome = idle ? 'timeout' : upstream.destroyed || upstream.readableEnded ? 'upstream-closed' : 'client-closed'
   Object.assign(record, { bytesSent: upstream.bytesWritten, bytesReceived: upstream.bytesRead, outcome })

@@ -12,8 +12,9 @@ export interface PipeResult {
 }
 
 /**
- * Pipes with stream back-pressure (a slow reader slows the writer instead of buffering in memory),
- * keeps TCP half-close working, and tears both sides down on error or after `idleMs` of silence.
+ * Pipes the client's bytes upstream with stream back-pressure (a slow reader slows the writer instead of
+ * buffering in memory); the upstream's bytes already flow to the client (forward-reads.ts). Keeps TCP
+ * half-close working both ways, and tears both sides down on error or after `idleMs` of silence.
  */
 export function pipe(client: Duplex, upstream: Socket, idleMs: number, head?: Buffer): Promise<PipeResult> {
   return new Promise((resolve) => {
@@ -50,11 +51,11 @@ export function pipe(client: Duplex, upstream: Socket, idleMs: number, head?: Bu
     upstream.once('end', () => {
       ended.upstream = true
       outcome ??= 'upstream-closed'
+      client.end() // after every byte already written to it
     })
     upstream.setTimeout(idleMs, () => teardown('timeout'))
     client.on('timeout', () => teardown('timeout')) // the listener's own idle limit on the client socket
     if (head && head.length > 0) upstream.write(head)
     client.pipe(upstream)
-    upstream.pipe(client)
   })
 }

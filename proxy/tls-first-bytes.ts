@@ -1,6 +1,6 @@
 /**
  * Reads a tunnel's first client bytes, up to one whole ClientHello, before any of them reaches the destination.
- * The upstream's bytes flow to the client meanwhile (with back-pressure), so server-speaks-first protocols work.
+ * The upstream's bytes may flow to the client meanwhile (forward-reads.ts): that direction is not held back.
  */
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
@@ -16,7 +16,7 @@ export interface FirstBytes extends FirstBytesSeen {
 
 /**
  * Waits until the bytes are a verdict (hello, not TLS, malformed), `timeoutMs` passes, or a side closes. Leaves
- * both sockets paused with no listeners of ours, so `pipe` (or a TLS socket) takes over without losing a byte.
+ * the client paused with no listeners of ours, so `pipe` (or a TLS socket) takes over without losing a byte.
  */
 export function readFirstBytes(client: Duplex, head: Buffer, timeoutMs: number, upstream?: Socket): Promise<FirstBytes> {
   return new Promise((resolve) => {
@@ -26,24 +26,18 @@ export function readFirstBytes(client: Duplex, head: Buffer, timeoutMs: number, 
       clearTimeout(timer)
       client.pause()
       client.off('data', onData).off('close', onClose).off('end', onClose)
-      upstream?.pause()
-      upstream?.off('data', onUpstream).off('close', onClose)
+      upstream?.off('close', onClose)
       resolve({ ...verdict(), bytes, closed })
     }
     const onData = (chunk: Buffer): void => {
       bytes = Buffer.concat([bytes, chunk])
       if (readClientHello(bytes).kind !== 'need-more' || bytes.length > CLIENT_HELLO_MAX_BYTES) finish(false)
     }
-    const onUpstream = (chunk: Buffer): void => {
-      if (client.write(chunk)) return
-      upstream?.pause()
-      client.once('drain', () => upstream?.resume())
-    }
     const onClose = (): void => finish(true)
     const timer = setTimeout(() => finish(false), timeoutMs)
     if (bytes.length > 0 && readClientHello(bytes).kind !== 'need-more') return finish(false)
     client.on('data', onData).once('close', onClose).once('end', onClose)
-    upstream?.on('data', onUpstream).once('close', onClose)
+    upstream?.once('close', onClose)
     client.resume()
   })
 }

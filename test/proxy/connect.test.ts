@@ -294,6 +294,45 @@ t.test('bytes in the close record match what was sent and received', async (t) =
   t.equal(close?.['guarded.outcome'], 'client-closed', 'the client ended the tunnel')
 })
 
+t.test('concurrent downloads arrive intact, slow readers included: no tunnel sees another tunnel\'s bytes', async (t) => {
+  // The proxy reads upstream bytes into buffers it reuses (forward-reads.ts); a reuse while a write is still
+  // queued, or a read landing in another tunnel's buffer, would corrupt what a client receives.
+  const { createServer } = await import('node:net')
+  const { createHash, randomBytes } = await import('node:crypto')
+  const { listenOn } = await import('../helpers/origins.js')
+  const payloads = Array.from({ length: 6 }, (_, i) => randomBytes(8 * 1024 * 1024 + 300_000 + i * 4099))
+  const digest = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex')
+  // The origin sends each payload fast in large writes, then trickles the rest in small ones: the proxy's
+  // reads come full and partial, and the trickle reaches slow clients while their buffers are already full.
+  const origin = createServer((socket) => {
+    socket.once('data', async (which) => {
+      const payload = payloads[which[0]!]!
+      for (let at = 0, step = 1; at < payload.length; step++) {
+        const size = at < 8 * 1024 * 1024 ? 1024 * 1024 : [1, 700, 5_000, 1_400][step % 4]!
+        if (!socket.write(payload.subarray(at, (at += size)))) await new Promise((resolve) => socket.once('drain', resolve))
+        if (step % 10 === 0) await sleep(1)
+      }
+      socket.end()
+    })
+  })
+  const originPort = await listenOn(origin, t)
+  const { port, records } = await startStack(t, { policy: policy(), resolve: PINS })
+  const received = await Promise.all(payloads.map(async (_, i) => {
+    const tunnel = await tunnelTo(t, port, `origin.test:${originPort}`, Buffer.from([i]))
+    if (i % 2 === 1) return readAll(tunnel.socket, tunnel.rest)
+    const chunks: Buffer[] = [tunnel.rest] // a slow reader: the proxy's writes to it queue, and its reads must wait
+    await sleep(300) // the socket is paused: the kernel buffers between proxy and client fill up first
+    for await (const chunk of tunnel.socket) {
+      chunks.push(chunk as Buffer)
+      if (chunks.length % 8 === 0) await sleep(2)
+    }
+    return Buffer.concat(chunks)
+  }))
+  received.forEach((bytes, i) => t.equal(digest(bytes), digest(payloads[i]!), `tunnel ${i} (${i % 2 ? 'fast' : 'slow'} reader) got its payload byte for byte`))
+  const closes = await records.waitForCloses(payloads.length)
+  t.same(closes.map((close) => close['guarded.bytes.received']).sort(), payloads.map((p) => p.length + 0).sort(), 'each close record counts its download')
+})
+
 t.test('a client that half-closes the tunnel still gets the rest of the answer', async (t) => {
   const echo = await startEchoOrigin(t)
   const { port, records } = await startStack(t, { policy: policy(), resolve: PINS })
