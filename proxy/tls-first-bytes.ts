@@ -21,21 +21,22 @@ export interface FirstBytes extends FirstBytesSeen {
 export function readFirstBytes(client: Duplex, head: Buffer, timeoutMs: number, upstream?: Socket): Promise<FirstBytes> {
   return new Promise((resolve) => {
     let bytes = head
-    const verdict = (): FirstBytesSeen => ({ hello: readClientHello(bytes), length: bytes.length })
+    let hello = readClientHello(bytes) // kept: a ClientHello is parsed once per chunk, not again at the end
     const finish = (closed: boolean): void => {
       clearTimeout(timer)
       client.pause()
       client.off('data', onData).off('close', onClose).off('end', onClose)
       upstream?.off('close', onClose)
-      resolve({ ...verdict(), bytes, closed })
+      resolve({ hello, length: bytes.length, bytes, closed })
     }
     const onData = (chunk: Buffer): void => {
-      bytes = Buffer.concat([bytes, chunk])
-      if (readClientHello(bytes).kind !== 'need-more' || bytes.length > CLIENT_HELLO_MAX_BYTES) finish(false)
+      bytes = bytes.length === 0 ? chunk : Buffer.concat([bytes, chunk])
+      hello = readClientHello(bytes)
+      if (hello.kind !== 'need-more' || bytes.length > CLIENT_HELLO_MAX_BYTES) finish(false)
     }
     const onClose = (): void => finish(true)
     const timer = setTimeout(() => finish(false), timeoutMs)
-    if (bytes.length > 0 && readClientHello(bytes).kind !== 'need-more') return finish(false)
+    if (bytes.length > 0 && hello.kind !== 'need-more') return finish(false)
     client.on('data', onData).once('close', onClose).once('end', onClose)
     upstream?.once('close', onClose)
     client.resume()

@@ -69,6 +69,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const openTunnel = (id: string, kind: Kind): void => {
     tunnels.set(id, kind)
     open(1, kind)
+    if (tunnels.size <= maxTunnels) return // the common case, without an iterator per tunnel
     // The oldest entry (Map order) is the likeliest to have lost its close.
     for (const [oldId, oldKind] of tunnels) {
       if (tunnels.size <= maxTunnels) break
