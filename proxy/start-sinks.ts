@@ -1,5 +1,4 @@
 /** Subscribes the event sinks a proxy was configured with: audit log, Prometheus metrics, OpenTelemetry spans. */
-import { Counter, type Registry } from 'prom-client'
 import type { Policy } from '../policy/types.js'
 import type { EventBus } from './events.js'
 import type { Logger } from './logger.js'
@@ -24,7 +23,7 @@ export async function startSinks(options: ServeOptions, policy: Policy, events: 
   events.subscribe(metrics.sink)
   if (spans) {
     events.subscribe(spans.sink)
-    countSpanDrops(metrics.registry, () => spans.dropped())
+    metrics.spanDrops(() => spans.dropped())
   }
   const audit = options.audit && (await openAuditLog({ ...options.audit, ...definedOnly(policy.audit) }))
   if (audit) {
@@ -49,21 +48,6 @@ async function startSpans(options: ServeOptions, env: NodeJS.ProcessEnv): Promis
   if (!readOtlpConfig(spanOptions)) return undefined
   const { createSpanSink } = await import('./sinks/otel-spans.js')
   return createSpanSink(spanOptions)
-}
-
-/** `guarded_spans_dropped_total`, read at scrape time from the span sink's own count, like the audit log's drops. */
-function countSpanDrops(registry: Registry, read: () => number): void {
-  let seen = 0
-  new Counter({
-    name: 'guarded_spans_dropped_total',
-    help: 'Spans not delivered: the export queue was full (the collector could not keep up), or the collector did not take them.',
-    registers: [registry],
-    collect() {
-      const now = read()
-      if (now > seen) this.inc(now - seen)
-      seen = Math.max(seen, now)
-    },
-  })
 }
 
 function definedOnly<T extends object>(value: T | undefined): Partial<T> {

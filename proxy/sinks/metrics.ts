@@ -28,6 +28,8 @@ export interface Metrics {
   approvalsPending(count: number): void
   /** Reads the audit log's cumulative dropped-record count at each scrape (`() => audit.stats().dropped`). */
   auditDrops(read: () => number): void
+  /** Reads the span sink's cumulative dropped-span count at each scrape (`() => spans.dropped()`). */
+  spanDrops(read: () => number): void
 }
 
 type Kind = DecisionEvent['record.kind']
@@ -41,9 +43,9 @@ const REFUSAL_REASONS = (Object.keys(REASONS) as ReasonCode[]).filter((r) => REA
 /** Creates the registry and its metrics (names prefixed `guarded_`). */
 export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry()
-  let readDrops: (() => number) | undefined
+  const drops = { audit: (): number => 0, spans: (): number => 0 }
   const flushers: (() => void)[] = []
-  const m = defineMetrics(registry, () => readDrops?.() ?? 0, () => flushers.forEach((flush) => flush()))
+  const m = defineMetrics(registry, drops, () => flushers.forEach((flush) => flush()))
   // Unprefixed on purpose: `process_cpu_seconds_total` and `nodejs_heap_*` are what stock dashboards and alerts query; `job` tells proxies apart.
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry })
   const tunnels = new Map<string, Kind>()
@@ -92,7 +94,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     render: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
     policyReload: (ok) => m.reloads.inc({ result: ok ? 'ok' : 'error' }),
     approvalsPending: (count) => m.approvalsPending.set(count),
-    auditDrops: (read) => void (readDrops = read),
+    auditDrops: (read) => void (drops.audit = read),
+    spanDrops: (read) => void (drops.spans = read),
   }
 }
 
@@ -157,9 +160,8 @@ function approvalLatencyMs(event: DecisionEvent): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined
 }
 
-function defineMetrics(registry: Registry, readDrops: () => number, flush: () => void) {
+function defineMetrics(registry: Registry, drops: { readonly audit: () => number; readonly spans: () => number }, flush: () => void) {
   const registers = [registry]
-  let dropsSeen = 0
   const m = {
     decisions: new Counter({ name: 'guarded_decisions_total', help: 'Connections and requests decided, by policy classification (none for malformed requests), verdict and kind.', labelNames: ['classification', 'verdict', 'kind'] as const, registers, collect: flush }),
     refusals: new Counter({ name: 'guarded_refusals_total', help: 'Connections and requests refused, by reason code (the X-Guarded-Decision value).', labelNames: ['reason'] as const, registers, collect: flush }),
@@ -170,21 +172,30 @@ function defineMetrics(registry: Registry, readDrops: () => number, flush: () =>
     approvalsPending: new Gauge({ name: 'guarded_approvals_pending', help: 'Requests waiting for an approver now.', registers }),
     approvalLatency: new Histogram({ name: 'guarded_approval_latency_seconds', help: 'Time an approval took to settle, by the verdict it produced.', labelNames: ['verdict'] as const, buckets: APPROVAL_BUCKETS, registers }),
     reloads: new Counter({ name: 'guarded_policy_reloads_total', help: 'Policy reloads, by result (error: the last good policy stayed in force).', labelNames: ['result'] as const, registers }),
-    drops: new Counter({
-      name: 'guarded_audit_records_dropped_total',
-      help: 'Audit records dropped because the log could not keep up (only when it is set to drop rather than block).',
-      registers,
-      // Read at scrape time from the audit log's own count, so nothing is missed between scrapes.
-      collect() {
-        const now = readDrops()
-        if (now > dropsSeen) this.inc(now - dropsSeen)
-        dropsSeen = Math.max(dropsSeen, now)
-      },
-    }),
+    auditDrops: countAtScrape(registers, 'guarded_audit_records_dropped_total', 'Audit records dropped because the log could not keep up (only when it is set to drop rather than block).', () => drops.audit()),
+    spanDrops: countAtScrape(registers, 'guarded_spans_dropped_total', 'Spans not delivered: the export queue was full (the collector could not keep up), or the collector did not take them.', () => drops.spans()),
   }
   // Zeroes from the start, so `rate()` and `increase()` see the first event rather than a new series.
   for (const reason of REFUSAL_REASONS) m.refusals.inc({ reason }, 0)
   for (const result of ['ok', 'error']) m.reloads.inc({ result }, 0)
   for (const kind of ['connect', 'upgrade']) m.tunnels.set({ kind }, 0)
   return m
+}
+
+/**
+ * A counter that follows another part's own cumulative count, read when scraped, so nothing is missed
+ * between scrapes and the hot path never touches prom-client.
+ */
+function countAtScrape(registers: Registry[], name: string, help: string, read: () => number): Counter {
+  let seen = 0
+  return new Counter({
+    name,
+    help,
+    registers,
+    collect() {
+      const now = read()
+      if (now > seen) this.inc(now - seen)
+      seen = Math.max(seen, now)
+    },
+  })
 }

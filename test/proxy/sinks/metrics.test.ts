@@ -143,6 +143,20 @@ t.test('policy reloads by result, and audit drops read at scrape time without do
   t.equal(sample(await scrape(), 'guarded_audit_records_dropped_total'), 12)
 })
 
+t.test('span drops are read at scrape time the same way, apart from the audit log\'s', async (t) => {
+  const { scrape, metrics } = setup()
+  t.equal(sample(await scrape(), 'guarded_spans_dropped_total'), 0, 'exported as 0 before any span sink is attached')
+  let dropped = 3
+  metrics.spanDrops(() => dropped)
+  metrics.auditDrops(() => 100)
+  t.equal(sample(await scrape(), 'guarded_spans_dropped_total'), 3)
+  t.equal(sample(await scrape(), 'guarded_spans_dropped_total'), 3, 'a second scrape adds nothing')
+  dropped = 5
+  const s = await scrape()
+  t.equal(sample(s, 'guarded_spans_dropped_total'), 5)
+  t.equal(sample(s, 'guarded_audit_records_dropped_total'), 100, 'each counter reads its own source')
+})
+
 t.test('two registries in one process stay apart, each with unprefixed process metrics', async (t) => {
   const one = setup({})
   const two = setup({})
