@@ -3,7 +3,7 @@
  * through undici's keep-alive pools (about 1.4 times the request rate of http-proxy over Node's
  * `http.request`, measured with bench/loadgen.c); WebSocket upgrades go through http-proxy.
  * Both load on first use: most agents only open CONNECT tunnels, and loading them was a sixth of
- * guarded-run's start-up.
+ * guarded-run's start-up. `serve`, whose start-up nobody waits on, loads undici right after it is ready.
  */
 import { Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
@@ -28,6 +28,11 @@ export interface ForwardResult {
 export interface HttpForwarder {
   web(req: IncomingMessage, res: ServerResponse, address: string, port: number): Promise<ForwardResult>
   ws(req: IncomingMessage, socket: Duplex, head: Buffer, address: string, port: number): Promise<ForwardResult>
+  /**
+   * Loads the request pools now, so the first plain-HTTP request does not wait for undici to load
+   * (about 100–200 ms); resolves once they are ready. `serve` calls it once it is listening.
+   */
+  warm(): Promise<void>
   close(): void
 }
 
@@ -60,6 +65,7 @@ export function createHttpForwarder(limits: Limits): HttpForwarder {
       const loaded = await proxy.get()
       return upgrade(loaded, agent, req, socket, head, address, port)
     },
+    warm: async () => void (await pools.get()),
     close: () => {
       closed = true
       proxy.ifLoaded()?.close()

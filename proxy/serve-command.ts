@@ -216,6 +216,8 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
   if (proxy.approvalConfig().approvers.includes('web')) process.stdout.write(`guarded-proxy approver page on ${proxy.admin.url}/approvals (sign in with the admin token)\n`)
   const ca = proxy.inspection.current()?.ca
   if (ca) process.stdout.write(inspectionBanner(ca))
+  // Nobody waits on serve's start-up, but the first plain-HTTP request would wait for undici to load.
+  void proxy.warm().catch((err: Error) => logger.error({ error: err.message }, 'loading the HTTP client failed'))
   process.on('SIGHUP', () => {
     void proxy.reopenLogs().catch((err: Error) => logger.error({ error: err.message }, 'reopening the audit log failed'))
     void proxy.reload() // the policy service logs the result, as it does for a file change

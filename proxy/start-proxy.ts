@@ -46,6 +46,8 @@ export interface RunningProxy {
   reload(): Promise<{ ok: true; rules: number } | { ok: false; error: Error }>
   /** Reopens log files (SIGHUP, after logrotate moved them). */
   reopenLogs(): Promise<void>
+  /** Loads the plain-HTTP client in the background, so the first request does not wait for it. */
+  warm(): Promise<void>
   /** Adds a listener whose every connection belongs to `sessionId` (guarded-run's per-run Unix socket). */
   addSessionListener(address: ListenAddress, sessionId: string): Promise<BoundAddress>
   /** Stops accepting, lets in-flight connections finish for up to the drain timeout, then closes. */
@@ -173,6 +175,7 @@ export async function startProxy(options: ServeOptions, deps: StartDependencies 
     },
     addSessionListener: (address, sessionId) => bind(address, sessionId),
     reopenLogs: async () => sinks.audit?.reopen(),
+    warm: () => forwarder.warm(),
     async close() {
       ready = false
       policyService.close()
