@@ -12,9 +12,13 @@ export interface PipeResult {
 }
 
 /**
- * Pipes the client's bytes upstream with stream back-pressure (a slow reader slows the writer instead of
+ * Carries the client's bytes upstream with back-pressure (a slow upstream pauses the client instead of
  * buffering in memory); the upstream's bytes already flow to the client (forward-reads.ts). Keeps TCP
  * half-close working both ways, and tears both sides down on error or after `idleMs` of silence.
+ *
+ * A `data` listener rather than `client.pipe(upstream)`: a stream pipe registers and later removes
+ * eight listeners and their closures on the two sockets, and a busy proxy opens thousands of tunnels a
+ * second (issue 2's CONNECT rate).
  */
 export function pipe(client: Duplex, upstream: Socket, idleMs: number, head?: Buffer): Promise<PipeResult> {
   return new Promise((resolve) => {
@@ -47,15 +51,22 @@ export function pipe(client: Duplex, upstream: Socket, idleMs: number, head?: Bu
     client.once('end', () => {
       ended.client = true
       outcome ??= 'client-closed'
+      upstream.end() // after every byte already written to it
     })
     upstream.once('end', () => {
       ended.upstream = true
       outcome ??= 'upstream-closed'
-      client.end() // after every byte already written to it
+      client.end()
     })
     upstream.setTimeout(idleMs, () => teardown('timeout'))
     client.on('timeout', () => teardown('timeout')) // the listener's own idle limit on the client socket
     if (head && head.length > 0) upstream.write(head)
-    client.pipe(upstream)
+    const resumeClient = (): void => void client.resume()
+    client.on('data', (chunk: Buffer) => {
+      if (upstream.write(chunk)) return
+      client.pause() // until the upstream's kernel buffer has room again
+      upstream.once('drain', resumeClient)
+    })
+    client.resume()
   })
 }

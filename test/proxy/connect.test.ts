@@ -333,6 +333,57 @@ t.test('concurrent downloads arrive intact, slow readers included: no tunnel see
   t.same(closes.map((close) => close['guarded.bytes.received']).sort(), payloads.map((p) => p.length + 0).sort(), 'each close record counts its download')
 })
 
+t.test('an upload to an origin that stops reading is held back at the client, not buffered in the proxy', async (t) => {
+  const { createServer } = await import('node:net')
+  const { createHash } = await import('node:crypto')
+  const { listenOn } = await import('../helpers/origins.js')
+  const TOTAL = 128 * 1024 * 1024
+  const block = Buffer.alloc(1024 * 1024)
+  for (let i = 0; i < block.length; i++) block[i] = (i * 31 + 7) & 0xff
+  // The origin reads nothing until told to: every byte the client gets rid of meanwhile sits in kernel
+  // buffers (tens of MB at most on loopback) or, if the proxy ignored back-pressure, in the proxy's memory.
+  let release: () => void = () => {}
+  const released = new Promise<void>((resolve) => (release = resolve))
+  let uploaded: (got: { bytes: number; sha: string }) => void = () => {}
+  const upload = new Promise<{ bytes: number; sha: string }>((resolve) => (uploaded = resolve))
+  const origin = createServer((socket) => {
+    socket.pause()
+    const hash = createHash('sha256')
+    let bytes = 0
+    void released.then(() => {
+      socket.on('data', (chunk: Buffer) => ((bytes += chunk.length), hash.update(chunk)))
+      socket.once('end', () => (socket.end(), uploaded({ bytes, sha: hash.digest('hex') })))
+      socket.resume()
+    })
+  })
+  const originPort = await listenOn(origin, t)
+  const { port, records } = await startStack(t, { policy: policy(), resolve: PINS })
+  const tunnel = await tunnelTo(t, port, `origin.test:${originPort}`)
+  const expected = createHash('sha256')
+  let accepted = 0
+  const writeAll = async (): Promise<void> => {
+    while (accepted < TOTAL) {
+      expected.update(block)
+      accepted += block.length
+      if (!tunnel.socket.write(block)) await new Promise((resolve) => tunnel.socket.once('drain', resolve))
+    }
+    tunnel.socket.end()
+  }
+  const writing = writeAll()
+  // Wait until the client has made no progress for a whole second: the chain of buffers is full.
+  for (let last = -1; last !== accepted; ) {
+    last = accepted
+    await sleep(1000)
+  }
+  t.ok(accepted < TOTAL / 2, `the client is held back at ${(accepted / 2 ** 20).toFixed(0)} MiB of ${TOTAL / 2 ** 20} MiB`)
+  release()
+  await writing
+  const got = await upload
+  t.same(got, { bytes: TOTAL, sha: expected.digest('hex') }, 'once the origin reads again, the whole upload arrives intact')
+  const [close] = await records.waitForCloses(1)
+  t.equal(close?.['guarded.bytes.sent'], TOTAL, 'the close record counts the upload')
+})
+
 t.test('a client that half-closes the tunnel still gets the rest of the answer', async (t) => {
   const echo = await startEchoOrigin(t)
   const { port, records } = await startStack(t, { policy: policy(), resolve: PINS })
