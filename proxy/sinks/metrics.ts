@@ -5,6 +5,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { REASONS, type ReasonCode } from '../../policy/reasons.js'
+import { TalliedHistogram } from './tallied-histogram.js'
 import type { CloseEvent, DecisionEvent, ProxyEvent, Sink } from '../events.js'
 
 /** Metrics settings. */
@@ -52,13 +53,14 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const maxTunnels = options.maxTunnels ?? 65_536
   // Counts are kept as plain numbers per label set and handed to prom-client when it is scraped:
   // prom-client validates and hashes the labels on every call, and this sink runs twice per request.
+  // The duration histogram is counted the same way (tallied-histogram.ts).
   // Label sets are looked up by their values (constant strings) in nested maps, never by a built key.
   const decided = tally(flushers, (classification, verdict, kind) => m.decisions.labels({ classification, verdict, kind }))
   const refused = tally(flushers, (reason) => m.refusals.labels({ reason }))
   const sentBy = tally(flushers, (kind) => m.sent.labels({ kind }))
   const receivedBy = tally(flushers, (kind) => m.received.labels({ kind }))
   const open = tally(flushers, (kind) => m.tunnels.labels({ kind }))
-  const lasted = nested((kind, outcome) => m.duration.labels({ kind, outcome }))
+  const lasted = nested((kind, outcome) => m.duration.series(kind, outcome))
 
   const onDecision = (e: DecisionEvent): void => {
     const kind = e['record.kind']
@@ -168,7 +170,7 @@ function defineMetrics(registry: Registry, drops: { readonly audit: () => number
     tunnels: new Gauge({ name: 'guarded_active_tunnels', help: 'Allowed CONNECT tunnels and WebSocket upgrades open now, by kind.', labelNames: ['kind'] as const, registers, collect: flush }),
     sent: new Counter({ name: 'guarded_sent_bytes_total', help: 'Bytes sent to destinations (guarded.bytes.sent), by kind.', labelNames: ['kind'] as const, registers, collect: flush }),
     received: new Counter({ name: 'guarded_received_bytes_total', help: 'Bytes received from destinations (guarded.bytes.received), by kind.', labelNames: ['kind'] as const, registers, collect: flush }),
-    duration: new Histogram({ name: 'guarded_connection_duration_seconds', help: 'Time from accepting a connection or request to its close, by kind and outcome.', labelNames: ['kind', 'outcome'] as const, buckets: DURATION_BUCKETS, registers }),
+    duration: new TalliedHistogram({ name: 'guarded_connection_duration_seconds', help: 'Time from accepting a connection or request to its close, by kind and outcome.', labelNames: ['kind', 'outcome'] as const, buckets: DURATION_BUCKETS, registers }),
     approvalsPending: new Gauge({ name: 'guarded_approvals_pending', help: 'Requests waiting for an approver now.', registers }),
     approvalLatency: new Histogram({ name: 'guarded_approval_latency_seconds', help: 'Time an approval took to settle, by the verdict it produced.', labelNames: ['verdict'] as const, buckets: APPROVAL_BUCKETS, registers }),
     reloads: new Counter({ name: 'guarded_policy_reloads_total', help: 'Policy reloads, by result (error: the last good policy stayed in force).', labelNames: ['result'] as const, registers }),
