@@ -19,7 +19,7 @@ export const UNAUTHENTICATED = '(unauthenticated)'
  * session. A plain-HTTP request may name its prompt in `X-Guarded-Prompt-Id`, which is removed here so
  * it never reaches the origin.
  */
-export function attachSession(record: ConnectionRecord, req: IncomingMessage, listener: ListenerInfo, ctx: ProxyContext): string | undefined {
+export function attachSession(record: ConnectionRecord, req: Pick<IncomingMessage, 'headers'>, listener: ListenerInfo, ctx: ProxyContext): string | undefined {
   const who = identifySession(req.headers, listener.sessionId, ctx.sessions, ctx.auth, ctx.defaultSessionId)
   // Not the default session: an unauthenticated refusal must not land in anyone's history (/v1/status).
   if (!who.ok) return void (record.sessionId = UNAUTHENTICATED), who.detail

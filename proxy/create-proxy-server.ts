@@ -1,4 +1,7 @@
-/** The proxy listener: Node's HTTP parser in front, each kind of request handed to its handler. */
+/**
+ * The proxy listener: each kind of request handed to its handler. A connection that opens with a plain
+ * CONNECT head is read by read-connect-head.ts; every other one goes to Node's HTTP parser.
+ */
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
@@ -6,6 +9,7 @@ import type { ListenerInfo } from './attach-session.js'
 import type { ProxyContext } from './context.js'
 import type { HttpForwarder } from './forward-http.js'
 import { handleConnect } from './handle-connect.js'
+import { readConnectHead, type ConnectHead } from './read-connect-head.js'
 import { handleRequest } from './handle-request.js'
 import { handleUpgrade } from './handle-upgrade.js'
 import { emitClose, emitDecision, openRecord } from './record.js'
@@ -36,7 +40,17 @@ export function createProxyServer(ctx: ProxyContext, forwarder: HttpForwarder, l
   const refused = new WeakSet<object>()
   const served = (req: IncomingMessage): boolean => !refused.has(req.socket)
   const handlers = trackHandlers()
-  server.on('connection', (socket: Socket) => admitConnection(socket, sockets, refused, ctx))
+  // Node's own 'connection' listener attaches its HTTP parser; ours decides first whether it is needed.
+  const [httpConnection] = server.listeners('connection') as ((socket: Socket) => void)[]
+  if (!httpConnection) throw new Error('node:http registered no connection listener')
+  const toHttp = (socket: Socket): void => void httpConnection.call(server, socket)
+  server.removeAllListeners('connection')
+  server.on('connection', (socket: Socket) => {
+    // A refused socket still gets Node's parser: it reads what the client sent while the 503 goes out,
+    // so closing does not reset the connection under the client before it read the refusal.
+    if (!admitConnection(socket, sockets, refused, ctx)) return toHttp(socket)
+    readFirstRequest(socket, ctx, toHttp, (head) => handlers.track(handleConnect({ url: head.url, headers: head.headers, socket }, socket, head.rest, ctx, listener)))
+  })
   server.on('request', (req, res) => served(req) && handlers.track(handleRequest(req, res, ctx, forwarder, listener)))
   // Without this listener Node answers `Expect: 100-continue` at once, inviting an upload the policy
   // may refuse; the handler sends 100 itself only after the request is admitted.
@@ -64,8 +78,38 @@ function trackHandlers(): { track(work: Promise<void>): void; settled(): Promise
   }
 }
 
-/** Counts the connection, or turns it away with a 503 when the proxy is full. */
-function admitConnection(socket: Socket, sockets: Set<Socket>, refused: WeakSet<object>, ctx: ProxyContext): void {
+/**
+ * Waits for the connection's first read: a canonical CONNECT head goes to `connect`, anything else (with
+ * the bytes put back) to Node's parser. A client that sends nothing within the headers timeout gets the
+ * 408 Node's parser would have sent.
+ */
+function readFirstRequest(socket: Socket, ctx: ProxyContext, toHttp: (socket: Socket) => void, connect: (head: ConnectHead) => void): void {
+  const onData = (chunk: Buffer): void => {
+    done()
+    socket.pause() // nothing more is read until the handler or the parser asks for it
+    const head = readConnectHead(chunk, ctx.limits.maxHeaderBytes)
+    if (head) return connect(head)
+    socket.unshift(chunk)
+    toHttp(socket)
+    socket.resume()
+  }
+  // The client half-closed before sending anything: close our side too, as Node's parser does.
+  const onEnd = (): void => (done(), void socket.end())
+  const timer = setTimeout(() => (done(), requestTimeout(socket)), ctx.limits.headersTimeoutMs)
+  const done = (): void => {
+    clearTimeout(timer)
+    socket.off('data', onData).off('end', onEnd).off('close', done)
+  }
+  socket.on('data', onData).once('end', onEnd).once('close', done)
+}
+
+/** The answer to a client that did not finish its request head in time. */
+function requestTimeout(socket: Duplex): void {
+  socket.end('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+}
+
+/** Counts the connection, or turns it away with a 503 when the proxy is full; returns whether it was admitted. */
+function admitConnection(socket: Socket, sockets: Set<Socket>, refused: WeakSet<object>, ctx: ProxyContext): boolean {
   socket.on('error', () => {}) // a reset client must never crash the process; handlers see 'close'
   if (sockets.size >= ctx.limits.maxConnections) {
     refused.add(socket)
@@ -74,19 +118,18 @@ function admitConnection(socket: Socket, sockets: Set<Socket>, refused: WeakSet<
     record.outcome = 'refused'
     emitClose(ctx.events, record)
     writeRefusalToSocket(socket, renderRefusal('too-many-connections'))
-    return
+    return false
   }
   sockets.add(socket)
   socket.setTimeout(ctx.limits.idleTimeoutMs, () => socket.destroy())
   socket.once('close', () => sockets.delete(socket))
+  return true
 }
 
 /** Bytes Node's parser rejected: a 400 (431 for an oversized head) that says so, and a deny event. */
 function refuseMalformed(err: NodeJS.ErrnoException, socket: Duplex, ctx: ProxyContext): void {
   if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy()
-  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    return void socket.end('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
-  }
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return requestTimeout(socket)
   const record = openRecord('http', (socket as Socket).remoteAddress ?? '', ctx.defaultSessionId)
   emitDecision(ctx.events, record, 'deny', 'bad-request')
   record.outcome = 'refused'

@@ -384,6 +384,53 @@ t.test('an upload to an origin that stops reading is held back at the client, no
   t.equal(close?.['guarded.bytes.sent'], TOTAL, 'the close record counts the upload')
 })
 
+t.test('a CONNECT head the fast reader leaves to Node\'s parser tunnels the same: split across writes, after a request, or unusual', async (t) => {
+  // read-connect-head.ts takes a complete, canonical head from the first read; these go through node:http.
+  const { openSocket, readUntilQuiet } = await import('../helpers/raw-client.js')
+  const echo = await startEchoOrigin(t)
+  const origin = await startHttpOrigin(t)
+  const { port, records } = await startStack(t, { policy: policy(), resolve: PINS })
+  const target = `origin.test:${echo.port}`
+  const through = async (socket: Awaited<ReturnType<typeof openSocket>>, what: string): Promise<void> => {
+    const answer = await readBytes(socket, 'HTTP/1.1 200 Connection established\r\n\r\n'.length)
+    t.equal(answer.toString('latin1').split('\r\n')[0], 'HTTP/1.1 200 Connection established', `${what}: tunnel established`)
+    socket.write('ping\n')
+    t.equal((await readBytes(socket, 5)).toString(), 'ping\n', `${what}: bytes go through`)
+    socket.destroy()
+  }
+  const split = await openSocket(port)
+  split.write(`CONNECT ${target} HTTP/1.1\r\nHo`)
+  await sleep(50)
+  split.write(`st: ${target}\r\n\r\n`)
+  await through(split, 'a head split across two writes')
+
+  const folded = await openSocket(port)
+  folded.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\nX-Note: caf\xe9\r\n\r\n`, 'latin1')
+  await through(folded, 'a head with obs-text in a header value')
+
+  const after = await openSocket(port)
+  after.write(`GET http://origin.test:${origin.port}/first HTTP/1.1\r\nHost: origin.test:${origin.port}\r\n\r\n`)
+  const first = await readUntilQuiet(after, 200)
+  t.match(first, /^HTTP\/1\.1 200 /, 'a plain request first, on the same connection')
+  after.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`)
+  await through(after, 'a CONNECT after a request on a kept-alive connection')
+
+  const closes = await records.waitForCloses(4)
+  t.equal(closes.filter((c) => c['record.kind'] === 'connect').length, 3, 'each tunnel leaves its close record')
+  t.equal(records.decisions().filter((d) => d['record.kind'] === 'connect' && d['guarded.verdict'] === 'allow').length, 3, 'and its allow decision')
+})
+
+t.test('a client that connects and sends nothing gets a 408 after the headers timeout', async (t) => {
+  const { openSocket, readUntilQuiet } = await import('../helpers/raw-client.js')
+  const { port } = await startStack(t, { policy: policy(), resolve: PINS, limits: { headersTimeoutMs: 300 } })
+  const silent = await openSocket(port)
+  const started = Date.now()
+  const said = await readUntilQuiet(silent, 2_000, 5_000)
+  const elapsed = Date.now() - started
+  t.match(said, /^HTTP\/1\.1 408 Request Timeout\r\n/, 'the proxy says why it hangs up')
+  t.ok(elapsed >= 250 && elapsed < 4_000, `after about the headers timeout (${elapsed} ms)`)
+})
+
 t.test('a client that half-closes the tunnel still gets the rest of the answer', async (t) => {
   const echo = await startEchoOrigin(t)
   const { port, records } = await startStack(t, { policy: policy(), resolve: PINS })

@@ -115,6 +115,32 @@ t.test('curl: GET 5 MB, and POST a 5 MB chunked body', async (t) => {
   t.equal(records.decisions().length, 2)
 })
 
+t.test('a request head and a large body in one write arrive in order: the first read goes back to Node\'s parser intact', async (t) => {
+  // The proxy reads a connection's first bytes itself to spot a CONNECT (read-connect-head.ts). A first read
+  // that fills libuv's 64 KiB buffer is followed at once by another: that one must not overtake the first.
+  const { createServer } = await import('node:http')
+  const { createHash, randomBytes } = await import('node:crypto')
+  const { listenOn } = await import('../helpers/origins.js')
+  const body = randomBytes(3 * 1024 * 1024 + 17)
+  const digest = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex')
+  const origin = createServer((req, res) => {
+    const hash = createHash('sha256')
+    let length = 0
+    req.on('data', (chunk: Buffer) => ((length += chunk.length), hash.update(chunk)))
+    req.on('end', () => res.end(`${req.method} ${req.url} ${length} ${hash.digest('hex')}`))
+  })
+  const port = await listenOn(origin, t)
+  const { port: proxyPort } = await startStack(t, { policy: POLICY, resolve: PINS })
+  const authority = `origin.test:${port}`
+  const head = `POST http://${authority}/upload HTTP/1.1\r\nHost: ${authority}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`
+  const socket = await openSocket(proxyPort)
+  t.teardown(() => socket.destroy())
+  socket.write(Buffer.concat([Buffer.from(head, 'latin1'), body]))
+  const answer = parseResponse(await readUntilQuiet(socket, 500, 20_000))
+  t.equal(answer.status, 200)
+  t.equal(answer.body, `POST /upload ${body.length} ${digest(body)}`, 'the origin got the body byte for byte, in order')
+})
+
 t.test('keep-alive: each request on one connection is classified on its own', async (t) => {
   const origin = await startHttpOrigin(t)
   const { port, records } = await startStack(t, { policy: POLICY, resolve: PINS })

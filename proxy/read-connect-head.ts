@@ -1,0 +1,59 @@
+/**
+ * The CONNECT request head, read without Node's HTTP parser, for connections that open with one.
+ *
+ * Most connections to a proxy in front of a coding agent are one CONNECT each (HTTPS everywhere), and
+ * for those Node's HTTP machinery (a parser taken from its pool and handed back, an IncomingMessage,
+ * the server's connection tracking) was a tenth of the proxy's CPU per tunnel (issue 2's CONNECT rate).
+ *
+ * This reader takes only the plain, canonical form in a first read: `CONNECT host:port HTTP/1.x`, then
+ * `Name: value` lines of visible ASCII, each name once, no body headers, the whole head within the size
+ * limit. Anything else, however legal, goes to Node's parser exactly as before, so a head read here can
+ * never mean something other than what Node would have made of it; this only skips the work.
+ */
+import type { IncomingHttpHeaders } from 'node:http'
+
+/** A CONNECT head as a handler needs it: the request target and the headers, names lower-cased. */
+export interface ConnectHead {
+  readonly url: string
+  readonly headers: IncomingHttpHeaders
+  /** Bytes after the head (a client may send its ClientHello without waiting for the 200). */
+  readonly rest: Buffer
+}
+
+const PREFIX = Buffer.from('CONNECT ', 'latin1')
+/** Request targets taken here: host name, IPv4 or bracketed IPv6 characters, and the port. */
+const TARGET = /^[A-Za-z0-9._\-[\]:]+$/
+/** RFC 9110 token characters: a header name. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+/** A header value of visible ASCII, spaces and tabs; obs-text and controls go to Node's parser. */
+const VALUE = /^[\t\x20-\x7e]*$/
+/** More header lines than any client sends with a CONNECT; Node's parser takes the rare head beyond it. */
+const MAX_HEADERS = 32
+/** Headers whose presence gives a CONNECT a body or a protocol change: Node's parser decides those. */
+const LEFT_TO_NODE = new Set(['content-length', 'transfer-encoding', 'upgrade', 'expect'])
+
+/**
+ * Reads the head from `chunk`, the connection's first read. Returns undefined when this is not a
+ * complete CONNECT head in the canonical form: the caller then hands the bytes to Node's parser.
+ */
+export function readConnectHead(chunk: Buffer, maxHeaderBytes: number): ConnectHead | undefined {
+  if (chunk.length < PREFIX.length || chunk.compare(PREFIX, 0, PREFIX.length, 0, PREFIX.length) !== 0) return undefined
+  const end = chunk.indexOf('\r\n\r\n', 0, 'latin1')
+  if (end < 0 || end + 4 > maxHeaderBytes) return undefined
+  const lines = chunk.toString('latin1', 0, end).split('\r\n')
+  const request = /^CONNECT (\S+) HTTP\/1\.[01]$/.exec(lines[0]!)
+  if (!request || !TARGET.test(request[1]!) || lines.length - 1 > MAX_HEADERS) return undefined
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!
+    const colon = line.indexOf(':')
+    if (colon <= 0) return undefined
+    const name = line.slice(0, colon)
+    const value = line.slice(colon + 1)
+    if (!TOKEN.test(name) || !VALUE.test(value)) return undefined
+    const key = name.toLowerCase()
+    if (Object.hasOwn(headers, key) || LEFT_TO_NODE.has(key)) return undefined
+    headers[key] = value.replace(/^[\t ]+|[\t ]+$/g, '')
+  }
+  return { url: request[1]!, headers, rest: chunk.subarray(end + 4) }
+}
