@@ -18,9 +18,10 @@ t.test('the canonical form is read: target, headers lower-cased and trimmed, and
 })
 
 t.test('header names that are Object keys are plain headers, and pollute nothing', async (t) => {
-  const head = read('CONNECT a.test:443 HTTP/1.1\r\n__proto__: x\r\nconstructor: y\r\n\r\n')
-  t.equal(head?.headers['__proto__'], 'x')
+  const head = read('CONNECT a.test:443 HTTP/1.1\r\nconstructor: y\r\ntoString: z\r\n\r\n')
   t.equal(head?.headers.constructor, 'y')
+  t.equal(head?.headers.tostring, 'z')
+  t.equal(read('CONNECT a.test:443 HTTP/1.1\r\n__proto__: x\r\n\r\n'), undefined, '__proto__ goes to Node\'s parser, which keeps it as a header')
   t.equal(({} as Record<string, unknown>).x, undefined, 'Object.prototype is untouched')
 })
 
@@ -40,6 +41,7 @@ const TO_NODE: [string, string, number?][] = [
   ['CONNECT a.test:443 HTTP/1.1\r\nX-A: caf\xe9\r\n\r\n', 'obs-text in a value'],
   ['CONNECT a.test:443 HTTP/1.1\r\n: empty name\r\n\r\n', 'an empty header name'],
   ['CONNECT a.test:443 HTTP/1.1\r\nno colon here\r\n\r\n', 'a line without a colon'],
+  ['CONNECT a.test:443 HTTP/1.1\r\nno colon here\r\nHost: a.test\r\n\r\n', 'a line without a colon before one with'],
   ['CONNECT user@a.test:443 HTTP/1.1\r\n\r\n', 'userinfo in the target'],
   ['CONNECT a%2etest:443 HTTP/1.1\r\n\r\n', 'percent-encoding in the target'],
   ['CONNECT  a.test:443 HTTP/1.1\r\n\r\n', 'two spaces after the method'],
