@@ -38,7 +38,7 @@ export class TalliedHistogram<T extends string> {
   readonly #labelNames: readonly T[]
   readonly #bounds: readonly number[]
   readonly #series: Series[] = []
-  readonly #byValues = new Map<string, unknown>()
+  readonly #byValues = new Map<string, Series>()
 
   constructor(config: { name: string; help: string; labelNames: readonly T[]; buckets: readonly number[]; registers: readonly Registry[] }) {
     this.name = config.name
@@ -49,24 +49,22 @@ export class TalliedHistogram<T extends string> {
     for (const registry of config.registers) registry.registerMetric(this as unknown as Metric)
   }
 
-  /** The series for these label values, in `labelNames` order; created at first use, then looked up by value. */
+  /**
+   * The series for these label values, in `labelNames` order, created at first use. Call it once per
+   * label set and keep what it returns (metrics.ts memoises it): observing is then a few additions.
+   */
   series(...values: string[]): HistogramSeries {
     if (values.length !== this.#labelNames.length) throw new TypeError(`${this.name} takes ${this.#labelNames.length} label values, not ${values.length}`)
-    let level = this.#byValues
-    for (let i = 0; i < values.length - 1; i++) {
-      let next = level.get(values[i]!) as Map<string, unknown> | undefined
-      if (next === undefined) level.set(values[i]!, (next = new Map()))
-      level = next
-    }
-    const last = values[values.length - 1]!
-    let series = level.get(last) as Series | undefined
+    const key = values.join('\u0000')
+    let series = this.#byValues.get(key)
     if (series === undefined) {
       const labels = Object.fromEntries(this.#labelNames.map((name, i) => [name, values[i]!]))
       series = { labels, buckets: this.#bounds.map(() => 0), sum: 0, count: 0 }
       this.#series.push(series)
-      level.set(last, series)
+      this.#byValues.set(key, series)
     }
-    return { observe: (value) => this.#observe(series, value) }
+    const found = series
+    return { observe: (value) => this.#observe(found, value) }
   }
 
   #observe(series: Series, value: number): void {
