@@ -56,3 +56,64 @@ const TO_NODE: [string, string, number?][] = [
 t.test('anything but the canonical form goes to Node\'s parser untouched', async (t) => {
   for (const [text, why, max] of TO_NODE) t.equal(read(text, max ?? MAX), undefined, why)
 })
+
+/**
+ * Differential check of the claim above: for heads made by mutating a canonical one (seeded, so a failure
+ * repeats), whenever the reader takes a head, Node's parser, fed the same bytes, must see a CONNECT with
+ * the same target, the same headers and the same bytes after the head.
+ */
+t.test('every head the reader takes, Node\'s parser reads the same way', async (t) => {
+  const { createServer } = await import('node:http')
+  const { connect } = await import('node:net')
+  const seen: { url?: string; headers?: Record<string, unknown>; rest?: Buffer; error?: string }[] = []
+  const server = createServer({ maxHeaderSize: MAX })
+  server.on('connect', (req, socket, rest: Buffer) => {
+    seen.push({ url: req.url, headers: { ...req.headers }, rest: Buffer.from(rest) })
+    socket.destroy()
+  })
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    seen.push({ error: err.code ?? err.message })
+    socket.destroy()
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => server.close())
+  const port = (server.address() as { port: number }).port
+  /** What Node's parser makes of `bytes`, sent in one write. */
+  const nodeReads = (bytes: Buffer): Promise<(typeof seen)[number] | undefined> =>
+    new Promise((resolve) => {
+      const before = seen.length
+      const socket = connect(port, '127.0.0.1', () => socket.end(bytes))
+      socket.on('error', () => {})
+      socket.resume()
+      socket.once('close', () => setTimeout(() => resolve(seen[before]), 5))
+    })
+
+  let state = 0x2545f491 // xorshift32, seeded: the same cases on every run
+  const random = (n: number): number => {
+    state ^= state << 13
+    state ^= state >>> 17
+    state ^= state << 5
+    return (state >>> 0) % n
+  }
+  const base = 'CONNECT api.example.test:443 HTTP/1.1\r\nHost: api.example.test:443\r\nProxy-Authorization: Basic czE6dG9r\r\nUser-Agent: agent/1.0\r\n\r\n'
+  const pieces = ['\t', ' ', '  ', ':', '\r', '\n', '\r\n', '\x00', '\x7f', '\x80', '\xff', '@', '%', '[', ']', 'host: x\r\n', 'Host: y\r\n', 'Content-Length: 0\r\n', 'X-A: b\r\n', ' folded\r\n', 'HTTP/1.0', 'connect', 'a', '\u00e9']
+  let taken = 0
+  for (let i = 0; i < 400; i++) {
+    let text = base
+    for (let edits = 1 + random(3); edits > 0; edits--) {
+      const at = random(text.length + 1)
+      const kind = random(3)
+      if (kind === 0) text = text.slice(0, at) + pieces[random(pieces.length)] + text.slice(at) // insert
+      else if (kind === 1) text = text.slice(0, at) + text.slice(at + 1 + random(3)) // delete
+      else text = text.slice(0, at) + pieces[random(pieces.length)] + text.slice(at + 1) // replace
+    }
+    const bytes = Buffer.from(text + (random(2) ? 'tunnel bytes' : ''), 'latin1')
+    const ours = readConnectHead(bytes, MAX)
+    if (!ours) continue
+    taken++
+    const node = await nodeReads(bytes)
+    const same = node?.url === ours.url && node.rest?.equals(ours.rest) && JSON.stringify(node.headers) === JSON.stringify({ ...ours.headers })
+    if (!same) t.fail(`case ${i}: ${JSON.stringify(text)}: ours ${JSON.stringify({ url: ours.url, headers: ours.headers })}, Node's ${JSON.stringify(node)}`)
+  }
+  t.ok(taken >= 40, `the reader took ${taken} of 400 mutated heads, and Node read each of them the same way`)
+})
