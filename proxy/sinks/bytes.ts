@@ -12,11 +12,6 @@ export class Bytes {
     this.#buffer = Buffer.allocUnsafe(capacity)
   }
 
-  /** Bytes written so far. */
-  get length(): number {
-    return this.#length
-  }
-
   write(text: string): void {
     const most = text.length * 3 // a UTF-16 code unit is at most 3 bytes of UTF-8
     if (this.#length + most > this.#buffer.length) {
