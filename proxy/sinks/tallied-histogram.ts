@@ -37,7 +37,7 @@ export class TalliedHistogram<T extends string> {
   readonly aggregator = 'sum' as const
   readonly #labelNames: readonly T[]
   readonly #bounds: readonly number[]
-  readonly #series: Series[] = []
+  /** Every series by its label values joined; Map order is the order of first use, which the exposition keeps. */
   readonly #byValues = new Map<string, Series>()
 
   constructor(config: { name: string; help: string; labelNames: readonly T[]; buckets: readonly number[]; registers: readonly Registry[] }) {
@@ -60,7 +60,6 @@ export class TalliedHistogram<T extends string> {
     if (series === undefined) {
       const labels = Object.fromEntries(this.#labelNames.map((name, i) => [name, values[i]!]))
       series = { labels, buckets: this.#bounds.map(() => 0), sum: 0, count: 0 }
-      this.#series.push(series)
       this.#byValues.set(key, series)
     }
     const found = series
@@ -86,7 +85,7 @@ export class TalliedHistogram<T extends string> {
   async get(): Promise<HistogramValues<T>> {
     const values: MetricValueWithName<T>[] = []
     const bucket = `${this.name}_bucket`
-    for (const series of this.#series) {
+    for (const series of this.#byValues.values()) {
       const labels = series.labels as LabelValues<T>
       let cumulative = 0
       this.#bounds.forEach((bound, i) => {
@@ -101,7 +100,7 @@ export class TalliedHistogram<T extends string> {
   }
 
   reset(): void {
-    for (const series of this.#series) {
+    for (const series of this.#byValues.values()) {
       series.buckets.fill(0)
       series.sum = 0
       series.count = 0
