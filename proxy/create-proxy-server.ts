@@ -49,7 +49,7 @@ export function createProxyServer(ctx: ProxyContext, forwarder: HttpForwarder, l
     // A refused socket still gets Node's parser: it reads what the client sent while the 503 goes out,
     // so closing does not reset the connection under the client before it read the refusal.
     if (!admitConnection(socket, sockets, refused, ctx)) return toHttp(socket)
-    readFirstRequest(socket, ctx, toHttp, (head) => handlers.track(handleConnect({ url: head.url, headers: head.headers, socket }, socket, head.rest, ctx, listener)))
+    readFirstRequest(socket, ctx, toHttp, (head) => handlers.track(handleConnect(head, socket, head.rest, ctx, listener)))
   })
   server.on('request', (req, res) => served(req) && handlers.track(handleRequest(req, res, ctx, forwarder, listener)))
   // Without this listener Node answers `Expect: 100-continue` at once, inviting an upload the policy

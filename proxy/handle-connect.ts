@@ -21,11 +21,11 @@ import { refuseOpenTunnel } from './tls-refuse-tunnel.js'
 const ESTABLISHED = 'HTTP/1.1 200 Connection established\r\n\r\n'
 
 /** What the handler reads of a CONNECT request: Node's IncomingMessage, or the head read-connect-head.ts took. */
-export type ConnectRequest = Pick<IncomingMessage, 'url' | 'headers'> & { readonly socket: { readonly remoteAddress?: string | undefined } }
+export type ConnectRequest = Pick<IncomingMessage, 'url' | 'headers'>
 
 /** Serves one CONNECT request on its client socket. */
 export async function handleConnect(req: ConnectRequest, socket: Duplex, head: Buffer, ctx: ProxyContext, listener: ListenerInfo): Promise<void> {
-  const record = openRecord('connect', req.socket.remoteAddress ?? '', ctx.defaultSessionId)
+  const record = openRecord('connect', (socket as Partial<Socket>).remoteAddress ?? '', ctx.defaultSessionId)
   record.method = 'CONNECT'
   const refuseWith = toSocket(socket)
   const aborted = clientGone(socket)

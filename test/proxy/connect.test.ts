@@ -65,6 +65,7 @@ t.test('curl -p -x tunnels to an allowed HTTP origin, and the records say so', a
     'server.address': 'origin.test',
     'server.port': origin.port,
     'network.peer.address': '127.0.0.1',
+    'client.address': '127.0.0.1',
     'guarded.classification': 'allowed',
     'guarded.verdict': 'allow',
     'guarded.reason': 'allowed',
@@ -417,6 +418,7 @@ t.test('a CONNECT head the fast reader leaves to Node\'s parser tunnels the same
 
   const closes = await records.waitForCloses(4)
   t.equal(closes.filter((c) => c['record.kind'] === 'connect').length, 3, 'each tunnel leaves its close record')
+  t.ok(records.decisions().every((d) => d['client.address'] === '127.0.0.1'), 'each decision names the client\'s address')
   t.equal(records.decisions().filter((d) => d['record.kind'] === 'connect' && d['guarded.verdict'] === 'allow').length, 3, 'and its allow decision')
 })
 
