@@ -54,8 +54,13 @@ export interface CloseEvent {
 /** Anything a sink can receive. */
 export type ProxyEvent = DecisionEvent | CloseEvent
 
-/** A subscriber; it must not throw (a throwing sink is reported, never allowed to break a connection). */
-export type Sink = (event: ProxyEvent) => void
+/**
+ * A subscriber; it must not throw (a throwing sink is reported, never allowed to break a connection).
+ * A close comes with its record's decision, so a sink that needs both keeps no table of records
+ * still open: such a table, written twice per request, kept every decision alive long enough for the
+ * garbage collector to copy it (issue 4). `decision` is undefined only for a close emitted without one.
+ */
+export type Sink = (event: ProxyEvent, decision?: DecisionEvent) => void
 
 /** A sink that can fall behind tells the bus, so new connections wait instead of going unrecorded. */
 export interface Gate {
@@ -67,7 +72,7 @@ export interface Gate {
 
 /** Fan-out of records to sinks. */
 export interface EventBus {
-  emit(event: ProxyEvent): void
+  emit(event: ProxyEvent, decision?: DecisionEvent): void
   subscribe(sink: Sink): () => void
   addGate(gate: Gate): void
   /** True at once when every gated sink has room; otherwise waits up to `ms` for room. */
@@ -80,10 +85,10 @@ export function createEventBus(onSinkError: (err: unknown) => void = () => {}): 
   const gates: Gate[] = []
   const full = (): Gate | undefined => gates.find((g) => g.full())
   return {
-    emit(event) {
+    emit(event, decision) {
       for (const sink of sinks) {
         try {
-          sink(event)
+          sink(event, decision)
         } catch (err) {
           onSinkError(err)
         }

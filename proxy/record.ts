@@ -28,18 +28,18 @@ export interface ConnectionRecord {
   bytesReceived: number
   outcome?: Outcome
   errorType?: string
-  decided: boolean
+  /** The decision event, once emitted; the close carries it to the sinks. */
+  emitted?: DecisionEvent
 }
 
 /** Starts a record for a new connection or request. */
 export function openRecord(kind: ConnectionRecord['kind'], clientAddress: string, sessionId: string): ConnectionRecord {
-  return { id: randomUUID(), kind, started: performance.now(), clientAddress, sessionId, bytesSent: 0, bytesReceived: 0, decided: false }
+  return { id: randomUUID(), kind, started: performance.now(), clientAddress, sessionId, bytesSent: 0, bytesReceived: 0 }
 }
 
 /** Emits the decision event, once, and returns it; later calls return undefined so no path can double-count. */
 export function emitDecision(events: EventBus, record: ConnectionRecord, verdict: Verdict, reason: ReasonCode): DecisionEvent | undefined {
-  if (record.decided) return undefined
-  record.decided = true
+  if (record.emitted) return undefined
   const d = record.destination
   // Built by assignment rather than conditional spreads: this runs for every request, and each spread
   // allocated a temporary object.
@@ -74,6 +74,7 @@ export function emitDecision(events: EventBus, record: ConnectionRecord, verdict
     event['guarded.approval.latency_ms'] = record.approval.latencyMs
   }
   if (record.traceParent) event['trace.parent'] = record.traceParent
+  record.emitted = event
   events.emit(event)
   return event
 }
@@ -92,7 +93,7 @@ export function emitClose(events: EventBus, record: ConnectionRecord): void {
     'guarded.duration_ms': Math.round((performance.now() - record.started) * 1000) / 1000,
   }
   if (record.errorType) event['error.type'] = record.errorType
-  events.emit(event)
+  events.emit(event, record.emitted)
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }

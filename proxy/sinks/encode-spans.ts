@@ -67,7 +67,7 @@ function encodeSpan(out: string, span: RecordSpan): string {
   out += '{"traceId":"' + context.traceId + '","spanId":"' + context.spanId + (parent ? '","parentSpanId":"' + parent.spanId : '') + '","name":' + jsonString(span.name)
   out += ',"kind":' + (span.kind + OTLP_KIND_OFFSET) + ',"startTimeUnixNano":"' + nanos(span.startMicros) + '","endTimeUnixNano":"' + nanos(span.endMicros) + '","attributes":['
   out = decisionAttributes(out, span.decision)
-  if (span.close) out = closeAttributes(out, span.close)
+  out = closeAttributes(out, span.close)
   const text = span.decision['guarded.prompt.text']
   if (text !== undefined) out = optString(out, 'guarded.prompt.text_sha256', promptHash(text))
   out = status(out + '],"droppedAttributesCount":0,"events":[],"droppedEventsCount":0,"status":', span)

@@ -11,7 +11,7 @@ import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentel
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-node'
 import { ConfigError } from '../errors.js'
-import type { CloseEvent, DecisionEvent, ProxyEvent, Sink } from '../events.js'
+import type { DecisionEvent, ProxyEvent, Sink } from '../events.js'
 import { encodeSpans } from './encode-spans.js'
 import { readOtlpConfig, type OtlpConfig } from './otlp-config.js'
 import { RecordSpan, type SpanOrigin } from './record-span.js'
@@ -24,8 +24,6 @@ export interface SpanSinkOptions {
   readonly env: NodeJS.ProcessEnv
   /** `service.name` when neither OTEL_SERVICE_NAME nor OTEL_RESOURCE_ATTRIBUTES names one; default `guarded-proxy`. */
   readonly serviceName?: string
-  /** Decisions held while their connection is open; past this the oldest is ended early (default 16384). */
-  readonly maxOpen?: number
 }
 
 /** A running span sink. */
@@ -35,7 +33,7 @@ export interface SpanSink {
   dropped(): number
   /** Resolves once every span ended so far has been handed to the collector (or the export failed). */
   flush(): Promise<void>
-  /** Ends the spans of connections still open, exports them, and stops the exporter. */
+  /** Exports the spans ended so far and stops the exporter (the proxy has emitted every close by then). */
   shutdown(): Promise<void>
 }
 
@@ -50,10 +48,11 @@ export interface BatchSettings {
   readonly exportTimeoutMillis: number
 }
 
-// A proxy under load ends thousands of spans a second: larger batches than the SDK's 512 halve the
-// export requests, and a deeper queue rides out a slow collector for longer (each span holds its
-// two records, about 1 KB, so 16384 is some 16 MB at worst).
-const BATCH_DEFAULTS: BatchSettings = { maxQueueSize: 16_384, maxExportBatchSize: 1024, scheduledDelayMillis: 1000, exportTimeoutMillis: 30_000 }
+// Under load a batch of 256 fills in about 30 ms, so its spans die young; spans waiting the 120 ms a
+// batch of 1024 took outlived two young-generation collections and were copied to the old one
+// (issue 4). A deep queue rides out a slow collector for longer (each span holds its two records,
+// about 1 KB, so 16384 is some 16 MB at worst).
+const BATCH_DEFAULTS: BatchSettings = { maxQueueSize: 16_384, maxExportBatchSize: 256, scheduledDelayMillis: 1000, exportTimeoutMillis: 30_000 }
 
 /** Creates the span sink, or returns undefined when no OTLP endpoint is configured. */
 export function createSpanSink(options: SpanSinkOptions): SpanSink | undefined {
@@ -64,34 +63,14 @@ export function createSpanSink(options: SpanSinkOptions): SpanSink | undefined {
   // Not a tracer provider: nothing else in the proxy makes spans, and the proxy is a library inside
   // guarded-run, where a globally registered provider would not be ours to take.
   const origin: SpanOrigin = { resource: resourceFromAttributes(config.resource), instrumentationScope: { name: 'guarded' } }
-  const open = new Map<string, DecisionEvent>()
-  const maxOpen = options.maxOpen ?? 16_384
-
-  const onDecision = (event: DecisionEvent): void => {
-    open.set(event['record.id'], event)
-    if (open.size <= maxOpen) return
-    // A close that never comes must not leak: the oldest entry (Map order) is the likeliest orphan.
-    for (const [id, stale] of open) {
-      if (open.size <= maxOpen) break
-      open.delete(id)
-      queue.end(new RecordSpan(stale, undefined, origin))
-    }
-  }
-  const onClose = (event: CloseEvent): void => {
-    const decision = open.get(event['record.id'])
-    if (!decision) return // evicted (its span already ended) or emitted before we subscribed
-    open.delete(event['record.id'])
-    queue.end(new RecordSpan(decision, event, origin))
-  }
   return {
-    sink: (event: ProxyEvent) => (event.type === 'decision' ? onDecision(event) : onClose(event)),
+    // The span is made when its close arrives, which brings the decision with it.
+    sink: (event: ProxyEvent, decision?: DecisionEvent) => {
+      if (event.type === 'close' && decision) queue.end(new RecordSpan(decision, event, origin))
+    },
     dropped: () => queue.dropped,
     flush: () => queue.processor.forceFlush(),
-    async shutdown() {
-      for (const decision of open.values()) queue.end(new RecordSpan(decision, undefined, origin))
-      open.clear()
-      await queue.processor.shutdown()
-    },
+    shutdown: () => queue.processor.shutdown(),
   }
 }
 

@@ -20,7 +20,7 @@ export interface SpanOrigin {
 
 const NONE: never[] = []
 
-/** A finished SERVER span for one connection or request; without a close it ends now (evicted, or the proxy stopped). */
+/** A finished SERVER span for one connection or request. */
 export class RecordSpan implements ReadableSpan {
   readonly parentSpanContext: SpanContext | undefined
   /** Microseconds since the epoch: whole numbers, so the nanosecond strings are exact. */
@@ -30,7 +30,7 @@ export class RecordSpan implements ReadableSpan {
 
   constructor(
     readonly decision: DecisionEvent,
-    readonly close: CloseEvent | undefined,
+    readonly close: CloseEvent,
     readonly origin: SpanOrigin,
   ) {
     const traceParent = decision['trace.parent']
@@ -38,8 +38,8 @@ export class RecordSpan implements ReadableSpan {
     // Not the client's sampled flag: the client is the party being watched, and must not hide its egress.
     this.#context = { traceId: this.parentSpanContext?.traceId ?? randomId(32), spanId: randomId(16), traceFlags: TraceFlags.SAMPLED }
     // The close knows when the connection started (an approval can hold the decision back for minutes).
-    this.endMicros = (close ? millis(close.time) : Date.now()) * 1000
-    this.startMicros = close ? this.endMicros - Math.round(close['guarded.duration_ms'] * 1000) : millis(decision.time) * 1000
+    this.endMicros = millis(close.time) * 1000
+    this.startMicros = this.endMicros - Math.round(close['guarded.duration_ms'] * 1000)
   }
 
   spanContext(): SpanContext {
@@ -57,14 +57,14 @@ export class RecordSpan implements ReadableSpan {
   /** Why the span is an error (the refusal's reason, the upstream's error), or undefined when it is not. */
   errorMessage(): string | undefined {
     if (this.decision['guarded.verdict'] === 'deny') return this.decision['guarded.reason']
-    if (this.close?.['guarded.outcome'] === 'upstream-error') return this.close['error.type'] ?? 'upstream-error'
+    if (this.close['guarded.outcome'] === 'upstream-error') return this.close['error.type'] ?? 'upstream-error'
     return undefined
   }
   /** The audit log's keys, copied generically; the OTLP encoder writes the same ones without this copy. */
   get attributes(): Attributes {
     const attributes: Attributes = {}
     copy(attributes, this.decision, SKIP)
-    if (this.close) copy(attributes, this.close, SKIP_CLOSE)
+    copy(attributes, this.close, SKIP_CLOSE)
     const text = this.decision['guarded.prompt.text']
     if (text !== undefined) attributes['guarded.prompt.text_sha256'] = promptHash(text)
     return attributes

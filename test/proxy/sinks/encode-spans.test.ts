@@ -28,14 +28,13 @@ function normalised(bytes: Uint8Array | undefined): Otlp {
   return otlp
 }
 
-const cases: [string, DecisionEvent, CloseEvent | undefined][] = [
+const cases: [string, DecisionEvent, CloseEvent][] = [
   ['every key of both records, an upstream error', EVERY_DECISION_KEY, EVERY_CLOSE_KEY],
   ['an allowed tunnel', decision('tunnel'), close('tunnel')],
   ['a refusal is an error with its reason', decision('deny', { 'guarded.verdict': 'deny', 'guarded.reason': 'blocked', 'guarded.classification': 'blocked' }), close('deny', { 'guarded.outcome': 'refused' })],
   ['a request with the client\'s traceparent', decision('child', { 'record.kind': 'http', 'http.request.method': 'POST', 'trace.parent': TRACEPARENT }), close('child', { 'record.kind': 'http' })],
   ['a malformed request without a method', decision('bad', { 'record.kind': 'http', 'http.request.method': undefined, 'guarded.verdict': 'deny', 'guarded.reason': 'bad-request' }), close('bad')],
   ['awkward strings and a fractional duration', decision('q"uo\\te', { 'server.address': 'é.example', 'guarded.rule': 'line\nbreak', 'session.id': '\ud800' }), close('q"uo\\te', { 'guarded.duration_ms': 0.125, 'guarded.bytes.received': 2 ** 40 })],
-  ['no close: evicted or shut down', decision('open'), undefined],
 ]
 
 t.test('writes what the SDK\'s JSON serializer writes for the same spans', async (t) => {

@@ -25,6 +25,13 @@ function start(t: Teardown, options: SpanSinkOptions): SpanSink {
   return sink
 }
 
+/** One record through the sink as the bus delivers it: the decision, then the close carrying it. */
+function ended(spans: SpanSink, id: string, fields: Parameters<typeof decision>[1] = {}): void {
+  const d = decision(id, fields)
+  spans.sink(d)
+  spans.sink(close(id), d)
+}
+
 const byId = (spans: ReceivedSpan[], id: string): ReceivedSpan => {
   const span = spans.find((s) => s.attributes['record.id'] === id)
   if (!span) throw new Error(`no span for ${id}`)
@@ -40,12 +47,13 @@ t.test('exports one SERVER span per record with the audit keys, a hashed prompt 
   })
   bus.subscribe(spans.sink)
   const approval = { 'guarded.approval.by': 'alice', 'guarded.approval.scope': 'session', 'guarded.approval.latency_ms': 2500 }
-  bus.emit({ ...decision('tunnel', { 'guarded.prompt.text': PROMPT, 'guarded.reason': 'approved' }), ...approval } as DecisionEvent)
-  bus.emit(decision('get', { 'record.kind': 'http', 'http.request.method': 'GET', 'trace.parent': `00-${TRACE_ID}-${PARENT_ID}-01`, 'guarded.classification': 'blocked', 'guarded.verdict': 'deny', 'guarded.reason': 'blocked' }))
-  bus.emit(decision('ws', { 'record.kind': 'upgrade', 'http.request.method': 'GET' }))
-  bus.emit(close('get', { 'record.kind': 'http', 'guarded.outcome': 'refused', 'guarded.bytes.sent': 0, 'guarded.bytes.received': 0, 'guarded.duration_ms': 3 }))
-  bus.emit(close('ws', { 'record.kind': 'upgrade', 'guarded.outcome': 'upstream-error', 'error.type': 'ECONNRESET' }))
-  bus.emit(close('tunnel'))
+  const tunnelDecision = { ...decision('tunnel', { 'guarded.prompt.text': PROMPT, 'guarded.reason': 'approved' }), ...approval } as DecisionEvent
+  const getDecision = decision('get', { 'record.kind': 'http', 'http.request.method': 'GET', 'trace.parent': `00-${TRACE_ID}-${PARENT_ID}-01`, 'guarded.classification': 'blocked', 'guarded.verdict': 'deny', 'guarded.reason': 'blocked' })
+  const wsDecision = decision('ws', { 'record.kind': 'upgrade', 'http.request.method': 'GET' })
+  for (const d of [tunnelDecision, getDecision, wsDecision]) bus.emit(d)
+  bus.emit(close('get', { 'record.kind': 'http', 'guarded.outcome': 'refused', 'guarded.bytes.sent': 0, 'guarded.bytes.received': 0, 'guarded.duration_ms': 3 }), getDecision)
+  bus.emit(close('ws', { 'record.kind': 'upgrade', 'guarded.outcome': 'upstream-error', 'error.type': 'ECONNRESET' }), wsDecision)
+  bus.emit(close('tunnel'), tunnelDecision)
   await spans.flush()
 
   const got = receiver.spans()
@@ -107,35 +115,33 @@ t.test('exports one SERVER span per record with the audit keys, a hashed prompt 
 t.test('--otlp-endpoint wins over the environment and may name the full traces path', async (t) => {
   const receiver = await startOtlpReceiver(t)
   const spans = start(t, { endpoint: `${receiver.url}/v1/traces`, env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1', OTEL_SDK_DISABLED: 'true' }, serviceName: 'guarded-sidecar' })
-  spans.sink(decision('a'))
-  spans.sink(close('a'))
+  ended(spans, 'a')
   await spans.flush()
   t.equal(receiver.requests[0]?.path, '/v1/traces')
   t.equal(receiver.spans()[0]?.resource['service.name'], 'guarded-sidecar', 'the caller\'s name when the env names none')
 })
 
-t.test('holds a bounded number of open records: the oldest is ended early, shutdown ends the rest', async (t) => {
+t.test('a span is made from the close and the decision it carries; the sink keeps no record open', async (t) => {
   const receiver = await startOtlpReceiver(t)
-  const spans = createSpanSink({ endpoint: receiver.url, env: {}, maxOpen: 2 })!
-  for (const id of ['1', '2', '3']) spans.sink(decision(id))
+  const spans = createSpanSink({ endpoint: receiver.url, env: {} })!
+  const first = decision('1')
+  spans.sink(first)
   await spans.flush()
-  t.same(receiver.spans().map((s) => s.attributes['record.id']), ['1'], 'the oldest went out when the third arrived')
-  t.notOk('guarded.outcome' in receiver.spans()[0]!.attributes, 'an evicted span carries no close it never saw')
-  t.equal(receiver.spans()[0]!.startTimeUnixNano, nanos('2025-01-01T00:00:00.500Z'), 'it starts at its decision')
-  spans.sink(close('1'))
-  spans.sink(close('2'))
+  t.same(receiver.spans(), [], 'a decision alone makes no span')
+  spans.sink(close('1'), first)
+  spans.sink(close('orphan'))
+  // The sink never saw this decision on its own: only what the close carries can make its span.
+  spans.sink(close('2'), decision('2', { 'server.address': 'carried.example' }))
   await spans.shutdown()
-  t.same(receiver.spans().map((s) => s.attributes['record.id']).sort(), ['1', '2', '3'], 'one span each: a late close adds none')
-  t.equal(byId(receiver.spans(), '2').attributes['guarded.outcome'], 'completed')
+  t.same(receiver.spans().map((s) => s.attributes['record.id']), ['1', '2'], 'one span per close that came with its decision, in order')
+  t.equal(byId(receiver.spans(), '2').attributes['server.address'], 'carried.example', 'the decision given with the close')
 })
 
 t.test('a client that marks its trace unsampled still gets a span: it cannot hide its own egress', async (t) => {
   const receiver = await startOtlpReceiver(t)
   const spans = start(t, { endpoint: receiver.url, env: {} })
-  spans.sink(decision('quiet', { 'trace.parent': `00-${TRACE_ID}-${PARENT_ID}-00` }))
-  spans.sink(decision('junk', { 'trace.parent': `00-${'0'.repeat(32)}-${PARENT_ID}-01` }))
-  spans.sink(close('quiet'))
-  spans.sink(close('junk'))
+  ended(spans, 'quiet', { 'trace.parent': `00-${TRACE_ID}-${PARENT_ID}-00` })
+  ended(spans, 'junk', { 'trace.parent': `00-${'0'.repeat(32)}-${PARENT_ID}-01` })
   await spans.flush()
   const quiet = byId(receiver.spans(), 'quiet')
   t.equal(quiet.traceId, TRACE_ID)
@@ -180,10 +186,7 @@ t.test('a full export queue drops new spans and counts them; so does an export t
   const collector = await startHeldCollector(t)
   // Two spans fill a batch; while it is out, two more fill the queue, and the fifth has no room.
   const spans = start(t, { endpoint: collector.url, env: { OTEL_BSP_MAX_QUEUE_SIZE: '2', OTEL_BSP_SCHEDULE_DELAY: '10' } })
-  for (const id of ['1', '2', '3', '4', '5']) {
-    spans.sink(decision(id))
-    spans.sink(close(id))
-  }
+  for (const id of ['1', '2', '3', '4', '5']) ended(spans, id)
   await until('the first export', () => collector.held() === 1)
   t.equal(spans.dropped(), 1, 'the span that found the queue full')
   collector.answer(400) // not retryable: those two spans are lost
