@@ -30,6 +30,8 @@ export interface ConnectionRecord {
   errorType?: string
   /** The decision event, once emitted; the close carries it to the sinks. */
   emitted?: DecisionEvent
+  /** Set once the close is emitted. */
+  closed?: true
 }
 
 /** Starts a record for a new connection or request. */
@@ -79,8 +81,13 @@ export function emitDecision(events: EventBus, record: ConnectionRecord, verdict
   return event
 }
 
-/** Emits the close event; call it exactly once, from the handler's `finally`. */
+/**
+ * Emits the close event, with the record's decision, from the handler's `finally`; later calls emit
+ * nothing, so no sink (a span, the tunnel gauge) can count a record's end twice.
+ */
 export function emitClose(events: EventBus, record: ConnectionRecord): void {
+  if (record.closed) return
+  record.closed = true
   const event: Mutable<CloseEvent> = {
     type: 'close',
     time: isoNow(),
