@@ -1,6 +1,7 @@
 /** Opens the upstream TCP connection to the one address that was checked. */
 import type { EventEmitter } from 'node:events'
 import { connect, type OnReadOpts, type Socket } from 'node:net'
+import { after } from './deadline.js'
 import { UpstreamError } from './errors.js'
 
 /**
@@ -21,9 +22,9 @@ export function connectTo(address: string, port: number, timeoutMs: number, clie
     const onTimeout = (): void =>
       fail(new UpstreamError('GUARDED_UPSTREAM_TIMEOUT', `connecting to ${address}:${port} took longer than ${timeoutMs} ms`))
     const onAbort = (): void => fail(new UpstreamError('GUARDED_UPSTREAM_UNREACHABLE', 'the client went away before the upstream connected'))
-    const timer = setTimeout(onTimeout, timeoutMs)
+    const limit = after(timeoutMs, onTimeout)
     const cleanup = (): void => {
-      clearTimeout(timer)
+      limit.cancel()
       socket.off('error', onError)
       client?.off('close', onAbort)
     }

@@ -9,6 +9,7 @@
  */
 import type { Socket } from 'node:net'
 import type { Writable } from 'node:stream'
+import type { Deadline } from './deadline.js'
 
 /** libuv's read size for TCP: a full read means more is waiting in the kernel. */
 const READ_SIZE = 64 * 1024
@@ -39,13 +40,15 @@ export interface ForwardedReads {
  *
  * A tunnel gets a buffer of its own at its first large read (a download is under way), and gives it back
  * at the first small one. A tunnel that never moved much data holds no read buffer; one that went quiet
- * right after a large read holds its 64 KiB until its next read or its close.
+ * right after a large read holds its 64 KiB until its next read or its close. Each write to the client, once
+ * finished, marks `idle` (the client connection's idle limit, when the proxy watches it) active.
  */
-export function forwardReads(client: Writable): ForwardedReads {
+export function forwardReads(client: Writable, idle?: Deadline): ForwardedReads {
   let own: Buffer | undefined
   let upstream: Socket | undefined
   let waiting = false
   const resume = (err?: Error | null): void => {
+    if (idle) idle.active = true
     if (!waiting || err) return
     waiting = false
     upstream?.resume()

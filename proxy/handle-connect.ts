@@ -8,6 +8,7 @@ import { clientGone } from './client-gone.js'
 import { attachSession, type ListenerInfo } from './attach-session.js'
 import { checkClientHello } from './check-client-hello.js'
 import { connectTo } from './connect-to.js'
+import type { Deadline } from './deadline.js'
 import { forwardReads } from './forward-reads.js'
 import type { ProxyContext } from './context.js'
 import { parseConnectTarget } from './parse-target.js'
@@ -23,8 +24,11 @@ const ESTABLISHED = 'HTTP/1.1 200 Connection established\r\n\r\n'
 /** What the handler reads of a CONNECT request: Node's IncomingMessage, or the head read-connect-head.ts took. */
 export type ConnectRequest = Pick<IncomingMessage, 'url' | 'headers'>
 
-/** Serves one CONNECT request on its client socket. */
-export async function handleConnect(req: ConnectRequest, socket: Duplex, head: Buffer, ctx: ProxyContext, listener: ListenerInfo): Promise<void> {
+/**
+ * Serves one CONNECT request on its client socket. `idle` is the connection's idle limit when the proxy
+ * read the head itself (create-proxy-server.ts); a socket that came through Node's parser has Node's timer.
+ */
+export async function handleConnect(req: ConnectRequest, socket: Duplex, head: Buffer, ctx: ProxyContext, listener: ListenerInfo, idle?: Deadline): Promise<void> {
   const record = openRecord('connect', (socket as Partial<Socket>).remoteAddress ?? '', ctx.defaultSessionId)
   record.method = 'CONNECT'
   const refuseWith = toSocket(socket)
@@ -36,21 +40,21 @@ export async function handleConnect(req: ConnectRequest, socket: Duplex, head: B
     const admission = await admit(record, ctx, aborted)
     if (!admission.ok) return refuseRecord(refuseWith, record, ctx, admission.reason, admission.context)
     const inspector = ctx.inspection?.current()
-    if (inspector && needsInspection(ctx.policy.current, record.destination)) return await inspectTunnel(socket, head, record, admission.address, ctx, inspector)
+    if (inspector && needsInspection(ctx.policy.current, record.destination)) return await inspectTunnel(nodeTimer(socket, idle, ctx), head, record, admission.address, ctx, inspector)
     const allow = (): void => void emitDecision(ctx.events, record, 'allow', record.decision?.reason ?? 'allowed')
     // An unreachable upstream is an allowed tunnel that failed: the decision says allow, the close says why.
-    const reads = forwardReads(socket)
+    const reads = forwardReads(socket, idle)
     const upstream = await connectTo(admission.address, record.destination.port, ctx.limits.connectTimeoutMs, socket, reads.onread).catch((err: unknown) => (allow(), Promise.reject(err)))
     socket.write(ESTABLISHED)
     reads.start(upstream) // the upstream's bytes flow from here on, so server-speaks-first protocols work
     // No client byte reaches the destination before the ClientHello names it (check-client-hello.ts: what that stops).
-    const idle = idleWatch(socket)
+    const timedOut = idleWatch(socket)
     const first = await readFirstBytes(socket, head, ctx.limits.headersTimeoutMs, upstream)
     const hello = checkClientHello(first, record.destination, (ctx.policy.current.tlsPorts ?? [443]).includes(record.destination.port))
     if (!hello.ok && !first.closed) return (upstream.destroy(), refuseRecord(refuseOpenTunnel(socket, first, hello.reason), record, ctx, hello.reason, { destination: record.destination, detail: hello.detail }))
     allow()
-    if (first.closed) return closedEarly(socket, upstream, record, idle())
-    const result = await pipe(socket, upstream, ctx.limits.idleTimeoutMs, first.bytes)
+    if (first.closed) return closedEarly(socket, upstream, record, timedOut())
+    const result = await pipe(socket, upstream, first.bytes, idle)
     Object.assign(record, { bytesSent: result.sent, bytesReceived: result.received, outcome: result.outcome, errorType: result.errorType })
   } catch (err) {
     refuseRecordWithError(refuseWith, record, ctx, err)
@@ -68,7 +72,19 @@ function closedEarly(socket: Duplex, upstream: Socket, record: ConnectionRecord,
 }
 
 
-/** Whether the client socket's idle timeout fired (the connection limit's timer tears it down). */
+/**
+ * Hands the client socket's idleness to Node's timer: TLS inspection reads the socket out of our sight,
+ * so it could not mark `idle` active.
+ */
+function nodeTimer(socket: Duplex, idle: Deadline | undefined, ctx: ProxyContext): Duplex {
+  if (!idle) return socket
+  idle.cancel()
+  const client = socket as Socket // a socket the proxy read itself is always a net.Socket
+  client.setTimeout(ctx.limits.idleTimeoutMs, () => client.destroy())
+  return client
+}
+
+/** Whether the client connection's idle limit fired (it emits 'timeout', then destroys the socket). */
 function idleWatch(socket: Duplex): () => boolean {
   let fired = false
   socket.once('timeout', () => (fired = true))

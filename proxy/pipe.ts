@@ -1,6 +1,7 @@
 /** Carries bytes both ways between the client and the upstream until both are done. */
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
+import type { Deadline } from './deadline.js'
 import type { Outcome } from './events.js'
 
 /** What a finished tunnel reports: bytes each way (counted by the kernel-facing sockets) and how it ended. */
@@ -14,13 +15,14 @@ export interface PipeResult {
 /**
  * Carries the client's bytes upstream with back-pressure (a slow upstream pauses the client instead of
  * buffering in memory); the upstream's bytes already flow to the client (forward-reads.ts). Keeps TCP
- * half-close working both ways, and tears both sides down on error or after `idleMs` of silence.
+ * half-close working both ways, and tears both sides down on error or when the client connection's
+ * idle limit fires ('timeout'). `idle`, when the proxy watches that limit itself, is marked active here.
  *
  * A `data` listener rather than `client.pipe(upstream)`: a stream pipe registers and later removes
  * eight listeners and their closures on the two sockets, and a busy proxy opens thousands of tunnels a
  * second (issue 2's CONNECT rate).
  */
-export function pipe(client: Duplex, upstream: Socket, idleMs: number, head?: Buffer): Promise<PipeResult> {
+export function pipe(client: Duplex, upstream: Socket, head?: Buffer, idle?: Deadline): Promise<PipeResult> {
   return new Promise((resolve) => {
     let outcome: Outcome | undefined
     let errorType: string | undefined
@@ -60,11 +62,14 @@ export function pipe(client: Duplex, upstream: Socket, idleMs: number, head?: Bu
       outcome ??= 'upstream-closed'
       if (!client.writableEnded) client.end()
     })
-    upstream.setTimeout(idleMs, () => teardown('timeout'))
-    client.on('timeout', () => teardown('timeout')) // the listener's own idle limit on the client socket
+    client.on('timeout', () => teardown('timeout')) // the client connection's idle limit
     if (head && head.length > 0) upstream.write(head)
-    const resumeClient = (): void => void client.resume()
+    const resumeClient = (): void => {
+      if (idle) idle.active = true
+      client.resume()
+    }
     client.on('data', (chunk: Buffer) => {
+      if (idle) idle.active = true
       if (upstream.write(chunk)) return
       client.pause() // until the upstream's kernel buffer has room again
       upstream.once('drain', resumeClient)

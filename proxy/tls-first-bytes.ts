@@ -5,6 +5,7 @@
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FirstBytesSeen } from './check-client-hello.js'
+import { after } from './deadline.js'
 import { CLIENT_HELLO_MAX_BYTES, readClientHello } from './read-client-hello.js'
 
 /** The bytes held back (to be written upstream or into the TLS terminator first), their parse, and whether a side closed. */
@@ -23,7 +24,7 @@ export function readFirstBytes(client: Duplex, head: Buffer, timeoutMs: number, 
     let bytes = head
     let hello = readClientHello(bytes) // kept: a ClientHello is parsed once per chunk, not again at the end
     const finish = (closed: boolean): void => {
-      clearTimeout(timer)
+      limit.cancel()
       client.pause()
       client.off('data', onData).off('close', onClose).off('end', onClose)
       upstream?.off('close', onClose)
@@ -35,7 +36,7 @@ export function readFirstBytes(client: Duplex, head: Buffer, timeoutMs: number, 
       if (hello.kind !== 'need-more' || bytes.length > CLIENT_HELLO_MAX_BYTES) finish(false)
     }
     const onClose = (): void => finish(true)
-    const timer = setTimeout(() => finish(false), timeoutMs)
+    const limit = after(timeoutMs, () => finish(false))
     if (bytes.length > 0 && hello.kind !== 'need-more') return finish(false)
     client.on('data', onData).once('close', onClose).once('end', onClose)
     upstream?.once('close', onClose)

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { initCa, loadCa, mintLeaf, type Ca } from '../../certs/index.js'
 import type { ProxyEvent } from '../../proxy/events.js'
+import type { Limits } from '../../proxy/options.js'
 import { startProxy, type RunningProxy } from '../../proxy/start-proxy.js'
 import { listenOn } from './origins.js'
 import { collectRecords, noDns, testServeOptions } from './start-stack.js'
@@ -74,6 +75,8 @@ export interface InspectingOptions {
   readonly resolve?: Record<string, string>
   /** Write an audit log (default true). Tunnels still open at teardown close after it does, so leave it off where they may. */
   readonly audit?: boolean
+  /** Limits over the test defaults (testServeOptions). */
+  readonly limits?: Partial<Limits>
 }
 
 /** Starts the proxy on 127.0.0.1:0 with an audit log, closed at teardown. */
@@ -87,6 +90,7 @@ export async function startInspectingStack(t: Teardown, options: InspectingOptio
       ...testServeOptions(policyFile, options.resolve),
       caDir: options.caDir,
       ...(options.upstreamCaFile && { upstreamCaFile: options.upstreamCaFile }),
+      ...(options.limits && { limits: { ...testServeOptions(policyFile).limits, ...options.limits } }),
       ...(options.audit !== false && { audit: { path: auditFile, maxBytes: 0, keep: 1, bufferRecords: 1000, onFull: 'block', redactPromptText: false } }),
     },
     { env: { PATH: process.env.PATH ?? '', HOME: dir, XDG_RUNTIME_DIR: dir, ...options.env }, lookup: noDns },

@@ -1,12 +1,14 @@
 /** CONNECT tunnels end to end: real clients, hostile targets over raw sockets, and the records each one leaves. */
+import { createServer as createTcpServer, type Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { ProxyAgent, request } from 'undici'
 import { REASONS } from '../../policy/reasons.js'
+import { watchedCount } from '../../proxy/deadline.js'
 import type { Lookup } from '../../proxy/resolver.js'
 import { closedPort, curl, openTunnel, readAll, readBytes } from '../helpers/clients.js'
-import { startEchoOrigin, startHttpOrigin } from '../helpers/origins.js'
-import { rawRequest } from '../helpers/raw-client.js'
+import { listenOn, startEchoOrigin, startHttpOrigin } from '../helpers/origins.js'
+import { openSocket, rawRequest } from '../helpers/raw-client.js'
 import { startStack } from '../helpers/start-stack.js'
 
 /** The policy most tests run: origin.test on any port, a narrow host, the paste-site block, loopback allowed. */
@@ -490,6 +492,76 @@ t.test('an idle tunnel is torn down after the idle timeout and recorded as a tim
   await readAll(silent.socket)
   t.match(await records.waitForCloses(2), [{}, { 'guarded.outcome': 'timeout' }], 'a tunnel that never carried a byte too')
 })
+
+/**
+ * An origin that, per connection, either sends a byte every `everyMs` (download) or only counts what it is
+ * sent and answers `ok` on request (upload). Each direction alone must keep a tunnel alive.
+ */
+async function startOneWayOrigin(t: Parameters<typeof startEchoOrigin>[0], everyMs: number): Promise<{ port: number; received: number[] }> {
+  const received: number[] = []
+  const server = createTcpServer((socket) => {
+    socket.on('error', () => {})
+    const index = received.push(0) - 1
+    const ticker = setInterval(() => socket.write('.'), everyMs)
+    socket.once('data', (first) => {
+      if (first.toString() !== 'upload') return
+      clearInterval(ticker)
+      socket.on('data', (chunk: Buffer) => {
+        received[index]! += chunk.length
+        if (chunk.includes('?')) socket.write('ok')
+      })
+    })
+    socket.once('close', () => clearInterval(ticker))
+  })
+  return { port: await listenOn(server, t), received }
+}
+
+/** A CONNECT whose head the proxy's own reader declines (a repeated header): Node's parser serves it. */
+async function parsedTunnel(t: Parameters<typeof startEchoOrigin>[0], port: number, target: string): Promise<Socket> {
+  const socket = await openSocket(port)
+  t.teardown(() => socket.destroy())
+  socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\nX-Note: a\r\nX-Note: b\r\n\r\n`)
+  const head = (await readBytes(socket, 39)).toString('latin1')
+  if (!head.startsWith('HTTP/1.1 200 ')) throw new Error(`no tunnel: ${head}`)
+  return socket
+}
+
+for (const via of ['the proxy\'s CONNECT reader', 'Node\'s parser'] as const) {
+  t.test(`via ${via}: bytes one way only keep a tunnel past its idle timeout; silence then ends it as a timeout`, async (t) => {
+    const origin = await startOneWayOrigin(t, 40)
+    const { port, records } = await startStack(t, { policy: policy(), resolve: PINS, limits: { idleTimeoutMs: 300 } })
+    const open = async (): Promise<Socket> => {
+      if (via === 'Node\'s parser') return parsedTunnel(t, port, `origin.test:${origin.port}`)
+      const tunnel = await tunnelTo(t, port, `origin.test:${origin.port}`)
+      t.equal(tunnel.response.status, 200)
+      return tunnel.socket
+    }
+    const download = await open()
+    download.write('download') // the client's only bytes: from here the origin talks, the client listens
+    const arrived = await readBytes(download, 25, Buffer.alloc(0), 5_000)
+    t.equal(arrived.length, 25, 'a second of downloaded bytes, over three idle timeouts')
+    const upload = await open()
+    upload.write('upload')
+    for (let i = 0; i < 25; i++) {
+      await sleep(40)
+      upload.write('u')
+    }
+    upload.write('?')
+    t.equal((await readBytes(upload, 2)).toString(), 'ok', 'a second of uploading: the tunnel is still open, and the origin answers')
+    t.equal(origin.received[1], 26, 'the origin received every uploaded byte')
+    t.equal(records.closes().length, 0, 'neither tunnel was closed while it carried bytes')
+    download.destroy() // the download origin would talk forever; the upload tunnel now goes quiet
+    const quiet = Date.now()
+    await records.waitForCloses(1)
+    // Only a connection whose head the proxy read itself has a limit of ours; Node's parser keeps its own timer.
+    t.equal(watchedCount(), via === 'Node\'s parser' ? 0 : 1, 'a closed connection takes its idle limit with it: only the open one is watched')
+    await readAll(upload)
+    t.ok(Date.now() - quiet < 2_000, `the silent tunnel was closed (${Date.now() - quiet} ms)`)
+    const closes = await records.waitForCloses(2)
+    t.match(closes.map((c) => c['guarded.outcome']).sort(), ['client-closed', 'timeout'], 'the quiet one ended as a timeout')
+    t.equal(watchedCount(), 0, 'closed connections leave no time limit behind')
+  })
+}
 
 t.test('a tunnel stays open past the header and keep-alive timeouts, and closes once', async (t) => {
   const echo = await startEchoOrigin(t)

@@ -221,3 +221,23 @@ t.test('plain HTTP to a host with path rules is held to them too, and never gets
   t.notOk(origin.seen[0]?.headers.authorization, 'no token in cleartext')
   t.match(stack.events.filter((e) => e.type === 'decision').at(-1), { 'url.path': '/repos/acme/x', 'guarded.verdict': 'allow' })
 })
+
+t.test('an inspected tunnel in use outlives the idle timeout, and one left idle is closed', async (t) => {
+  const originCa = await makeCa('idle-origin')
+  const proxyCa = await makeCa('idle-proxy')
+  const api = await startTlsOrigin(t, originCa, 'api.test')
+  const policy = `version: 1\nallow:\n  - {host: "api.test:${api.port}", inspect: true}\nallow_private: [127.0.0.0/8]\n`
+  const stack = await startInspectingStack(t, { policy, caDir: proxyCa.dir, upstreamCaFile: originCa.certFile, resolve: PINS, audit: false, limits: { idleTimeoutMs: 300 } })
+  const dispatcher = new ProxyAgent({ uri: stack.url, requestTls: { ca: proxyCa.pem }, keepAliveTimeout: 60_000 })
+  t.teardown(() => dispatcher.close().catch(() => undefined))
+  for (let i = 0; i < 12; i++) {
+    const res = await request(`https://api.test:${api.port}/repos/${i}`, { dispatcher })
+    t.equal(await res.body.text(), `origin saw GET /repos/${i}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  const tunnels = (): number => stack.events.filter((e) => e.type === 'decision' && e['record.kind'] === 'connect').length
+  t.equal(tunnels(), 1, '1.2 s of requests every 100 ms went over one tunnel: the 300 ms idle timeout did not cut it')
+  const closes = (): number => stack.events.filter((e) => e.type === 'close' && e['record.kind'] === 'connect').length
+  for (let i = 0; i < 100 && closes() === 0; i++) await new Promise((r) => setTimeout(r, 20))
+  t.equal(closes(), 1, 'left idle, the tunnel was closed')
+})
