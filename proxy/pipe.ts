@@ -50,20 +50,26 @@ export function pipe(client: Duplex, upstream: Socket, head?: Buffer, idle?: Dea
     })
     client.on('error', (err) => teardown('client-closed', err))
     upstream.on('error', (err) => teardown('upstream-error', err))
-    client.once('end', () => {
+    const clientEnded = (): void => {
       ended.client = true
       outcome ??= 'client-closed'
       // The upstream may have ended itself already (an origin that closes first: net's allowHalfOpen is off),
       // and end() on an ended stream builds an error with a stack trace only to drop it: a tenth of a tunnel's CPU.
       if (!upstream.writableEnded) upstream.end() // after every byte already written to it
-    })
-    upstream.once('end', () => {
+    }
+    const upstreamEnded = (): void => {
       ended.upstream = true
       outcome ??= 'upstream-closed'
       if (!client.writableEnded) client.end()
-    })
+    }
+    client.once('end', clientEnded)
+    upstream.once('end', upstreamEnded)
     client.on('timeout', () => teardown('timeout')) // the client connection's idle limit
     if (head && head.length > 0) upstream.write(head)
+    // A side that ended before this tunnel listened (its 'end' came while the first bytes were read) is
+    // ended here, or its half-close would never be passed on.
+    if (client.readableEnded) clientEnded()
+    if (upstream.readableEnded) upstreamEnded()
     const resumeClient = (): void => {
       if (idle) idle.active = true
       client.resume()

@@ -38,6 +38,9 @@ export function readFirstBytes(client: Duplex, head: Buffer, timeoutMs: number, 
     const onClose = (): void => finish(true)
     const limit = after(timeoutMs, () => finish(false))
     if (bytes.length > 0 && hello.kind !== 'need-more') return finish(false)
+    // A client that half-closed while its tunnel was being set up (admission, an approval, the connect) had its
+    // 'end' emitted then, with no one listening: net goes on reading a paused socket. It will send nothing more.
+    if (client.readableEnded) return finish(true)
     client.on('data', onData).once('close', onClose).once('end', onClose)
     upstream?.once('close', onClose)
     client.resume()

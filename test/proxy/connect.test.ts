@@ -563,6 +563,42 @@ for (const via of ['the proxy\'s CONNECT reader', 'Node\'s parser'] as const) {
   })
 }
 
+t.test('a client that half-closes while its CONNECT waits is let go when the tunnel opens, not held until the timeouts', async (t) => {
+  const echo = await startEchoOrigin(t)
+  const { port, proxy, records } = await startStack(t, { policy: policy(), resolve: PINS, approval: { approvers: ['web'], timeoutMs: 30_000 } })
+  const socket = await openSocket(port)
+  t.teardown(() => socket.destroy())
+  const answer = readAll(socket)
+  socket.write(`CONNECT unknown.test:${echo.port} HTTP/1.1\r\nHost: unknown.test\r\n\r\n`)
+  for (let i = 0; i < 200 && proxy.approvals.list().length === 0; i++) await sleep(10)
+  const [parked] = proxy.approvals.list()
+  t.ok(parked, 'the CONNECT waits for an approver')
+  socket.end() // half-closed while parked: the proxy reads the FIN while nothing of the tunnel listens yet
+  await sleep(100)
+  proxy.approvals.decide(parked?.id ?? '', { decision: 'allow', scope: 'once', by: 'test' })
+  const [close] = await records.waitForCloses(1, 3_000)
+  t.match(close, { 'guarded.outcome': 'client-closed' }, 'recorded at once, not after the 10 s headers timeout')
+  t.match((await answer).toString('latin1'), /^HTTP\/1\.1 200 /, 'the client got its 200, then the proxy closed its side')
+  t.equal(echo.connections, 1, 'the upstream was connected, and is closed with the tunnel')
+})
+
+t.test('bytes sent with the CONNECT, then a half-close while it waits: the origin gets both, the client its answer', async (t) => {
+  const echo = await startEchoOrigin(t)
+  const { port, proxy, records } = await startStack(t, { policy: policy(), resolve: PINS, approval: { approvers: ['web'], timeoutMs: 30_000 } })
+  const socket = await openSocket(port)
+  t.teardown(() => socket.destroy())
+  const answer = readAll(socket)
+  socket.write(`CONNECT unknown.test:${echo.port} HTTP/1.1\r\nHost: unknown.test\r\n\r\nhello, origin\n`)
+  for (let i = 0; i < 200 && proxy.approvals.list().length === 0; i++) await sleep(10)
+  const [parked] = proxy.approvals.list()
+  socket.end()
+  await sleep(100)
+  proxy.approvals.decide(parked?.id ?? '', { decision: 'allow', scope: 'once', by: 'test' })
+  const [close] = await records.waitForCloses(1, 3_000)
+  t.match(close, { 'guarded.outcome': 'client-closed', 'guarded.bytes.sent': 14, 'guarded.bytes.received': 14 })
+  t.match((await answer).toString('latin1'), /^HTTP\/1\.1 200 [^]*\r\n\r\nhello, origin\n$/, 'the echo came back after the 200: the half-close reached the origin after the bytes')
+})
+
 t.test('a tunnel stays open past the header and keep-alive timeouts, and closes once', async (t) => {
   const echo = await startEchoOrigin(t)
   const { port, records } = await startStack(t, { policy: policy(), resolve: PINS, limits: { headersTimeoutMs: 200, keepAliveTimeoutMs: 200 } })
