@@ -14,7 +14,13 @@
 const MIN_TICK_MS = 5
 const MAX_TICK_MS = 1_000
 
-const watched = new Set<Deadline>()
+/**
+ * The watched limits, as a doubly linked list through the limits themselves: adding or removing one
+ * allocates nothing. With a Set, whose table is rebuilt as thousands of limits a second come and go,
+ * the proxy promoted about 1.3 KB more per CONNECT tunnel to the old generation (`--trace-gc-nvp`).
+ */
+let first: Deadline | undefined
+let count = 0
 let timer: NodeJS.Timeout | undefined
 let tickMs = Infinity
 
@@ -24,7 +30,11 @@ export class Deadline {
   active = false
   /** When it expires, on `performance.now()`'s clock. */
   at = Infinity
-  private expire: () => void = () => {}
+  private expire: () => void = noop
+  /** Neighbours in the watched list; `watching` tells a listed limit from one that is not. */
+  private prev: Deadline | undefined = undefined
+  private next: Deadline | undefined = undefined
+  private watching = false
 
   /** `idle`: the limit counts from the last tick that found `active` set, not from `start`. */
   constructor(
@@ -36,13 +46,14 @@ export class Deadline {
   start(expire: () => void): this {
     this.expire = expire
     this.at = performance.now() + this.ms
-    watch(this)
+    if (!this.watching) this.link()
+    watch(this.ms)
     return this
   }
 
   /** Stops the wait; harmless when it already expired or never started. */
   cancel(): void {
-    watched.delete(this)
+    if (this.watching) this.unlink()
   }
 
   /** Run by the tick: moves an idle limit on after activity, or expires it once its time has come. */
@@ -51,11 +62,40 @@ export class Deadline {
       this.active = false
       this.at = now + this.ms
     } else if (this.at <= now) {
-      watched.delete(this)
+      this.unlink()
       this.expire()
     }
   }
+
+  /** The next limit in the watched list, or undefined at its end (the tick walks it). */
+  following(): Deadline | undefined {
+    return this.next
+  }
+
+  /** Whether the limit is in the watched list. */
+  get listed(): boolean {
+    return this.watching
+  }
+
+  private link(): void {
+    this.watching = true
+    this.next = first
+    if (first) first.prev = this
+    first = this
+    count++
+  }
+
+  private unlink(): void {
+    this.watching = false
+    if (this.prev) this.prev.next = this.next
+    else first = this.next
+    if (this.next) this.next.prev = this.prev
+    this.prev = this.next = undefined
+    count--
+  }
 }
+
+function noop(): void {}
 
 /** A started one-shot limit: `expire` runs once `ms` have passed, unless cancelled first. */
 export function after(ms: number, expire: () => void): Deadline {
@@ -64,12 +104,11 @@ export function after(ms: number, expire: () => void): Deadline {
 
 /** How many limits are being watched (tests check that finished connections leave none behind). */
 export function watchedCount(): number {
-  return watched.size
+  return count
 }
 
-function watch(deadline: Deadline): void {
-  watched.add(deadline)
-  const wanted = Math.min(MAX_TICK_MS, Math.max(MIN_TICK_MS, deadline.ms / 20))
+function watch(ms: number): void {
+  const wanted = Math.min(MAX_TICK_MS, Math.max(MIN_TICK_MS, ms / 20))
   if (timer && wanted >= tickMs) return
   clearInterval(timer)
   tickMs = wanted
@@ -78,8 +117,12 @@ function watch(deadline: Deadline): void {
 
 function tick(): void {
   const now = performance.now()
-  for (const deadline of watched) deadline.check(now)
-  if (watched.size > 0) return
+  for (let deadline = first; deadline; ) {
+    const next = deadline.following()
+    deadline.check(now)
+    deadline = !next || next.listed ? next : first // an expiry cancelled the next one too: start over
+  }
+  if (count > 0) return
   clearInterval(timer) // idle: no wake-ups, and the next limit picks its own tick
   timer = undefined
   tickMs = Infinity

@@ -70,3 +70,20 @@ t.test('a short limit gets a fine tick even while a long one set a coarse tick',
   long.cancel()
   t.equal(watchedCount(), 0)
 })
+
+t.test('an expiry that cancels other limits leaves the rest watched, and they expire in the same tick', async (t) => {
+  const fired = new Map<string, number>()
+  const mark = (name: string) => (): void => void fired.set(name, performance.now())
+  // Started last, `first` heads the watched list, so `second` is the one the tick visits after it.
+  const third = after(400, mark('third'))
+  const second = after(400, mark('second'))
+  const first = after(400, () => (mark('first')(), second.cancel()))
+  first.start(() => (mark('first')(), second.cancel())) // starting a watched limit again does not list it twice
+  t.equal(watchedCount(), 3)
+  await sleep(600)
+  t.same([...fired.keys()].sort(), ['first', 'third'], 'the cancelled one never ran; the one after it did')
+  const gap = (fired.get('third') ?? Infinity) - (fired.get('first') ?? 0)
+  t.ok(Math.abs(gap) < 10, `in the same tick as the expiry that cancelled its neighbour, not a 20 ms tick later (${gap.toFixed(2)} ms apart)`)
+  t.equal(watchedCount(), 0)
+  third.cancel()
+})
