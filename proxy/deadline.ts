@@ -81,6 +81,7 @@ export class Deadline {
     this.watching = true
     this.next = first
     if (first) first.prev = this
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the list's head is a limit: this one
     first = this
     count++
   }
