@@ -13,13 +13,14 @@ import { handleConnect } from './handle-connect.js'
 import { readConnectHead, type ConnectHead } from './read-connect-head.js'
 import { handleRequest } from './handle-request.js'
 import { handleUpgrade } from './handle-upgrade.js'
+import { OpenSockets } from './open-sockets.js'
 import { emitClose, emitDecision, openRecord } from './record.js'
 import { renderRefusal, writeRefusalToSocket } from './refuse.js'
 
-/** A proxy server plus the set of its open client sockets (for limits and draining). */
+/** A proxy server plus its open client sockets (for limits and draining). */
 export interface ProxyServer {
   readonly server: Server
-  readonly sockets: ReadonlySet<Socket>
+  readonly sockets: Pick<OpenSockets, 'size' | 'destroyAll'>
   /** Resolves once every handler has finished, so its close record is out before the sinks close. */
   settled(): Promise<void>
 }
@@ -35,7 +36,7 @@ export function createProxyServer(ctx: ProxyContext, forwarder: HttpForwarder, l
     connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
     noDelay: true,
   })
-  const sockets = new Set<Socket>()
+  const sockets = new OpenSockets()
   // Sockets turned away at the limit: Node's parser is already attached, so every handler checks this
   // set and ignores what the parser still hands over (the socket is already ending with its 503).
   const refused = new WeakSet<object>()
@@ -116,7 +117,7 @@ function requestTimeout(socket: Duplex): void {
 }
 
 /** Counts the connection, or turns it away with a 503 when the proxy is full; returns whether it was admitted. */
-function admitConnection(socket: Socket, sockets: Set<Socket>, refused: WeakSet<object>, ctx: ProxyContext): boolean {
+function admitConnection(socket: Socket, sockets: OpenSockets, refused: WeakSet<object>, ctx: ProxyContext): boolean {
   socket.on('error', () => {}) // a reset client must never crash the process; handlers see 'close'
   if (sockets.size >= ctx.limits.maxConnections) {
     refused.add(socket)
@@ -128,7 +129,6 @@ function admitConnection(socket: Socket, sockets: Set<Socket>, refused: WeakSet<
     return false
   }
   sockets.add(socket)
-  socket.once('close', () => sockets.delete(socket))
   return true
 }
 

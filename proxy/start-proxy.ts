@@ -198,7 +198,7 @@ async function drain(proxy: ProxyServer, timeoutMs: number): Promise<void> {
   const closed = closeServer(proxy.server)
   proxy.server.closeIdleConnections()
   const deadline = setTimeout(() => {
-    for (const socket of proxy.sockets) socket.destroy()
+    proxy.sockets.destroyAll()
   }, timeoutMs)
   await closed
   clearTimeout(deadline)

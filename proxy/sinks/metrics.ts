@@ -12,8 +12,6 @@ import type { CloseEvent, DecisionEvent, ProxyEvent, Sink } from '../events.js'
 export interface MetricsOptions {
   /** Also export the standard `process_*` and `nodejs_*` metrics (default true). */
   readonly processMetrics?: boolean
-  /** Open tunnels tracked at most; past this the oldest is forgotten, so a lost close cannot leak (default 65536). */
-  readonly maxTunnels?: number
 }
 
 /** A metrics registry fed by the record bus, plus the few numbers that do not travel on it. */
@@ -33,8 +31,6 @@ export interface Metrics {
   spanDrops(read: () => number): void
 }
 
-type Kind = DecisionEvent['record.kind']
-
 // Plain HTTP requests take milliseconds; CONNECT tunnels and WebSockets can stay open for an hour.
 const DURATION_BUCKETS = [0.005, 0.025, 0.1, 0.25, 1, 5, 30, 120, 600, 3600]
 // A human approver answers in seconds to minutes.
@@ -49,8 +45,6 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const m = defineMetrics(registry, drops, () => flushers.forEach((flush) => flush()))
   // Unprefixed on purpose: `process_cpu_seconds_total` and `nodejs_heap_*` are what stock dashboards and alerts query; `job` tells proxies apart.
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry })
-  const tunnels = new Map<string, Kind>()
-  const maxTunnels = options.maxTunnels ?? 65_536
   // Counts are kept as plain numbers per label set and handed to prom-client when it is scraped:
   // prom-client validates and hashes the labels on every call, and this sink runs twice per request.
   // The duration histogram is counted the same way (tallied-histogram.ts).
@@ -68,30 +62,21 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     if (e['guarded.verdict'] === 'deny') refused(1, e['guarded.reason'])
     const latency = approvalLatencyMs(e)
     if (latency !== undefined) m.approvalLatency.observe({ verdict: e['guarded.verdict'] }, latency / 1000)
-    if (e['guarded.verdict'] === 'allow' && kind !== 'http') openTunnel(e['record.id'], kind)
+    if (isTunnel(e)) open(1, kind)
   }
-  const openTunnel = (id: string, kind: Kind): void => {
-    tunnels.set(id, kind)
-    open(1, kind)
-    if (tunnels.size <= maxTunnels) return // the common case, without an iterator per tunnel
-    // The oldest entry (Map order) is the likeliest to have lost its close.
-    for (const [oldId, oldKind] of tunnels) {
-      if (tunnels.size <= maxTunnels) break
-      tunnels.delete(oldId)
-      open(-1, oldKind)
-    }
-  }
-  const onClose = (e: CloseEvent): void => {
+  // A tunnel's close comes with its decision (events.ts), so the gauge needs no table of open tunnels:
+  // a Map that every tunnel entered and left made the garbage collector copy its tables to the old
+  // generation (issue 2). The proxy emits each record's close once (record.ts).
+  const onClose = (e: CloseEvent, decision?: DecisionEvent): void => {
     const kind = e['record.kind']
     // First: a bad number below throws, and the gauge must not keep a closed tunnel.
-    const tunnel = tunnels.get(e['record.id'])
-    if (tunnel && tunnels.delete(e['record.id'])) open(-1, tunnel)
+    if (decision && isTunnel(decision)) open(-1, kind)
     sentBy(count(e['guarded.bytes.sent']), kind)
     receivedBy(count(e['guarded.bytes.received']), kind)
     lasted(kind, e['guarded.outcome']).observe(e['guarded.duration_ms'] / 1000)
   }
   return {
-    sink: (event: ProxyEvent) => (event.type === 'decision' ? onDecision(event) : onClose(event)),
+    sink: (event: ProxyEvent, decision?: DecisionEvent) => (event.type === 'decision' ? onDecision(event) : onClose(event, decision)),
     registry,
     render: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
     policyReload: (ok) => m.reloads.inc({ result: ok ? 'ok' : 'error' }),
@@ -99,6 +84,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     auditDrops: (read) => void (drops.audit = read),
     spanDrops: (read) => void (drops.spans = read),
   }
+}
+
+/** Whether a decision opened a tunnel (an allowed CONNECT or upgrade; a plain request is never one). */
+function isTunnel(decision: DecisionEvent): boolean {
+  return decision['guarded.verdict'] === 'allow' && decision['record.kind'] !== 'http'
 }
 
 /** A prom-client label child: counters only go up; gauges also go down. */

@@ -10,6 +10,7 @@ import { closedPort, curl, openTunnel, readAll, readBytes } from '../helpers/cli
 import { listenOn, startEchoOrigin, startHttpOrigin } from '../helpers/origins.js'
 import { openSocket, rawRequest } from '../helpers/raw-client.js'
 import { startStack } from '../helpers/start-stack.js'
+import { parseProm, sample } from './sinks/prom-text.js'
 
 /** The policy most tests run: origin.test on any port, a narrow host, the paste-site block, loopback allowed. */
 function policy(options: { default?: 'ask' | 'deny'; allowPrivate?: boolean; allow?: string[] } = {}): string {
@@ -597,6 +598,26 @@ t.test('bytes sent with the CONNECT, then a half-close while it waits: the origi
   const [close] = await records.waitForCloses(1, 3_000)
   t.match(close, { 'guarded.outcome': 'client-closed', 'guarded.bytes.sent': 14, 'guarded.bytes.received': 14 })
   t.match((await answer).toString('latin1'), /^HTTP\/1\.1 200 [^]*\r\n\r\nhello, origin\n$/, 'the echo came back after the 200: the half-close reached the origin after the bytes')
+})
+
+t.test('/metrics counts open tunnels up as they open and down as they close, whichever side ends them', async (t) => {
+  const echo = await startEchoOrigin(t)
+  const { port, proxy, records } = await startStack(t, { policy: policy(), resolve: PINS })
+  const open = async (): Promise<number | undefined> => {
+    const res = await request(`${proxy.admin.url}/metrics`)
+    return sample(parseProm(await res.body.text()), 'guarded_active_tunnels', { kind: 'connect' })
+  }
+  const tunnels = await Promise.all([1, 2, 3].map(() => tunnelTo(t, port, `origin.test:${echo.port}`)))
+  t.equal((await tunnelTo(t, port, `evil.pastebin.com:${echo.port}`)).response.status, 403)
+  await Promise.all(tunnels.map(async ({ socket }) => (socket.write('x'), readBytes(socket, 1))))
+  t.equal(await open(), 3, 'three tunnels open; the refused CONNECT is not one')
+  tunnels[0]?.socket.end()
+  tunnels[1]?.socket.destroy()
+  await records.waitForCloses(3)
+  t.equal(await open(), 1)
+  tunnels[2]?.socket.end()
+  await records.waitForCloses(4)
+  t.equal(await open(), 0, 'back to zero')
 })
 
 t.test('a tunnel stays open past the header and keep-alive timeouts, and closes once', async (t) => {
