@@ -5,6 +5,7 @@ import t from 'tap'
 import { ProxyAgent, request } from 'undici'
 import { REASONS } from '../../policy/reasons.js'
 import { watchedCount } from '../../proxy/deadline.js'
+import type { CloseEvent } from '../../proxy/events.js'
 import type { Lookup } from '../../proxy/resolver.js'
 import { closedPort, curl, openTunnel, readAll, readBytes } from '../helpers/clients.js'
 import { listenOn, startEchoOrigin, startHttpOrigin } from '../helpers/origins.js'
@@ -564,40 +565,38 @@ for (const via of ['the proxy\'s CONNECT reader', 'Node\'s parser'] as const) {
   })
 }
 
-t.test('a client that half-closes while its CONNECT waits is let go when the tunnel opens, not held until the timeouts', async (t) => {
+/**
+ * A CONNECT to unknown.test (with `extra` bytes in the same write) parked for an approver; the client
+ * half-closes while it waits, then it is approved. Returns the close record and all the client read.
+ */
+async function halfCloseWhileParked(t: Parameters<typeof startEchoOrigin>[0], extra: string): Promise<{ close: CloseEvent | undefined; answer: string; parked: boolean; upstreams: number }> {
   const echo = await startEchoOrigin(t)
   const { port, proxy, records } = await startStack(t, { policy: policy(), resolve: PINS, approval: { approvers: ['web'], timeoutMs: 30_000 } })
   const socket = await openSocket(port)
   t.teardown(() => socket.destroy())
   const answer = readAll(socket)
-  socket.write(`CONNECT unknown.test:${echo.port} HTTP/1.1\r\nHost: unknown.test\r\n\r\n`)
+  socket.write(`CONNECT unknown.test:${echo.port} HTTP/1.1\r\nHost: unknown.test\r\n\r\n${extra}`)
   for (let i = 0; i < 200 && proxy.approvals.list().length === 0; i++) await sleep(10)
   const [parked] = proxy.approvals.list()
-  t.ok(parked, 'the CONNECT waits for an approver')
   socket.end() // half-closed while parked: the proxy reads the FIN while nothing of the tunnel listens yet
   await sleep(100)
   proxy.approvals.decide(parked?.id ?? '', { decision: 'allow', scope: 'once', by: 'test' })
   const [close] = await records.waitForCloses(1, 3_000)
+  return { close, answer: (await answer).toString('latin1'), parked: parked !== undefined, upstreams: echo.connections }
+}
+
+t.test('a client that half-closes while its CONNECT waits is let go when the tunnel opens, not held until the timeouts', async (t) => {
+  const { close, answer, parked, upstreams } = await halfCloseWhileParked(t, '')
+  t.ok(parked, 'the CONNECT waited for an approver')
   t.match(close, { 'guarded.outcome': 'client-closed' }, 'recorded at once, not after the 10 s headers timeout')
-  t.match((await answer).toString('latin1'), /^HTTP\/1\.1 200 /, 'the client got its 200, then the proxy closed its side')
-  t.equal(echo.connections, 1, 'the upstream was connected, and is closed with the tunnel')
+  t.match(answer, /^HTTP\/1\.1 200 /, 'the client got its 200, then the proxy closed its side')
+  t.equal(upstreams, 1, 'the upstream was connected, and is closed with the tunnel')
 })
 
 t.test('bytes sent with the CONNECT, then a half-close while it waits: the origin gets both, the client its answer', async (t) => {
-  const echo = await startEchoOrigin(t)
-  const { port, proxy, records } = await startStack(t, { policy: policy(), resolve: PINS, approval: { approvers: ['web'], timeoutMs: 30_000 } })
-  const socket = await openSocket(port)
-  t.teardown(() => socket.destroy())
-  const answer = readAll(socket)
-  socket.write(`CONNECT unknown.test:${echo.port} HTTP/1.1\r\nHost: unknown.test\r\n\r\nhello, origin\n`)
-  for (let i = 0; i < 200 && proxy.approvals.list().length === 0; i++) await sleep(10)
-  const [parked] = proxy.approvals.list()
-  socket.end()
-  await sleep(100)
-  proxy.approvals.decide(parked?.id ?? '', { decision: 'allow', scope: 'once', by: 'test' })
-  const [close] = await records.waitForCloses(1, 3_000)
+  const { close, answer } = await halfCloseWhileParked(t, 'hello, origin\n')
   t.match(close, { 'guarded.outcome': 'client-closed', 'guarded.bytes.sent': 14, 'guarded.bytes.received': 14 })
-  t.match((await answer).toString('latin1'), /^HTTP\/1\.1 200 [^]*\r\n\r\nhello, origin\n$/, 'the echo came back after the 200: the half-close reached the origin after the bytes')
+  t.match(answer, /^HTTP\/1\.1 200 [^]*\r\n\r\nhello, origin\n$/, 'the echo came back after the 200: the half-close reached the origin after the bytes')
 })
 
 t.test('/metrics counts open tunnels up as they open and down as they close, whichever side ends them', async (t) => {
