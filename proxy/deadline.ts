@@ -11,16 +11,16 @@
  * 10-second header and connect timeouts.
  */
 
+import { LinkedList } from './linked-list.js'
+
 const MIN_TICK_MS = 5
 const MAX_TICK_MS = 1_000
 
 /**
- * The watched limits, as a doubly linked list through the limits themselves: adding or removing one
- * allocates nothing. With a Set, whose table is rebuilt as thousands of limits a second come and go,
- * the proxy promoted about 1.3 KB more per CONNECT tunnel to the old generation (`--trace-gc-nvp`).
+ * The watched limits, listed through the limits themselves (linked-list.ts): with a Set, the proxy
+ * promoted about 1.3 KB more per CONNECT tunnel to the old generation (`--trace-gc-nvp`).
  */
-let first: Deadline | undefined
-let count = 0
+const watched = new LinkedList<Deadline>()
 let timer: NodeJS.Timeout | undefined
 let tickMs = Infinity
 
@@ -30,11 +30,10 @@ export class Deadline {
   active = false
   /** When it expires, on `performance.now()`'s clock. */
   at = Infinity
+  /** Neighbours in the watched list, kept by the list. */
+  prev: Deadline | undefined = undefined
+  next: Deadline | undefined = undefined
   private expire: () => void = noop
-  /** Neighbours in the watched list; `watching` tells a listed limit from one that is not. */
-  private prev: Deadline | undefined = undefined
-  private next: Deadline | undefined = undefined
-  private watching = false
 
   /** `idle`: the limit counts from the last tick that found `active` set, not from `start`. */
   constructor(
@@ -46,14 +45,14 @@ export class Deadline {
   start(expire: () => void): this {
     this.expire = expire
     this.at = performance.now() + this.ms
-    if (!this.watching) this.link()
+    watched.add(this)
     watch(this.ms)
     return this
   }
 
   /** Stops the wait; harmless when it already expired or never started. */
   cancel(): void {
-    if (this.watching) this.unlink()
+    watched.remove(this)
   }
 
   /** Run by the tick: moves an idle limit on after activity, or expires it once its time has come. */
@@ -62,37 +61,9 @@ export class Deadline {
       this.active = false
       this.at = now + this.ms
     } else if (this.at <= now) {
-      this.unlink()
+      watched.remove(this)
       this.expire()
     }
-  }
-
-  /** The next limit in the watched list, or undefined at its end (the tick walks it). */
-  following(): Deadline | undefined {
-    return this.next
-  }
-
-  /** Whether the limit is in the watched list. */
-  get listed(): boolean {
-    return this.watching
-  }
-
-  private link(): void {
-    this.watching = true
-    this.next = first
-    if (first) first.prev = this
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the list's head is a limit: this one
-    first = this
-    count++
-  }
-
-  private unlink(): void {
-    this.watching = false
-    if (this.prev) this.prev.next = this.next
-    else first = this.next
-    if (this.next) this.next.prev = this.prev
-    this.prev = this.next = undefined
-    count--
   }
 }
 
@@ -105,7 +76,7 @@ export function after(ms: number, expire: () => void): Deadline {
 
 /** How many limits are being watched (tests check that finished connections leave none behind). */
 export function watchedCount(): number {
-  return count
+  return watched.size
 }
 
 function watch(ms: number): void {
@@ -118,12 +89,12 @@ function watch(ms: number): void {
 
 function tick(): void {
   const now = performance.now()
-  for (let deadline = first; deadline; ) {
-    const next = deadline.following()
+  for (let deadline = watched.first; deadline; ) {
+    const next = deadline.next
     deadline.check(now)
-    deadline = !next || next.listed ? next : first // an expiry cancelled the next one too: start over
+    deadline = !next || watched.has(next) ? next : watched.first // an expiry cancelled the next one too: start over
   }
-  if (count > 0) return
+  if (watched.size > 0) return
   clearInterval(timer) // idle: no wake-ups, and the next limit picks its own tick
   timer = undefined
   tickMs = Infinity

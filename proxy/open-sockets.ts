@@ -1,12 +1,10 @@
 /**
  * A listener's open client sockets: counted for the connection limit, destroyed when a drain runs out of time.
- *
- * A linked list of small entries, not a Set. Every connection enters and leaves this collection, and with
- * a Set (its table rebuilt as thousands of sockets a second came and went) the garbage collector copied
- * about 2 KB more per CONNECT tunnel to the old generation, and paused about 7 ms longer per 1,000
- * tunnels (issue 2; `node --trace-gc-nvp` under the bench's CONNECT load).
+ * A linked list (linked-list.ts), not a Set: with a Set the garbage collector copied about 2 KB more per
+ * CONNECT tunnel to the old generation and paused about 7 ms longer per 1,000 tunnels (issue 2).
  */
 import type { Socket } from 'node:net'
+import { LinkedList } from './linked-list.js'
 
 interface Entry {
   readonly socket: Socket
@@ -16,33 +14,26 @@ interface Entry {
 
 /** The open sockets of one listener. */
 export class OpenSockets {
-  private first: Entry | undefined = undefined
-  private count = 0
+  readonly #list = new LinkedList<Entry>()
 
   /** How many are open. */
   get size(): number {
-    return this.count
+    return this.#list.size
   }
 
   /** Adds `socket` until its 'close'. */
   add(socket: Socket): void {
-    const entry: Entry = { socket, prev: undefined, next: this.first }
-    if (this.first) this.first.prev = entry
-    this.first = entry
-    this.count++
-    socket.once('close', () => this.remove(entry))
+    const entry: Entry = { socket, prev: undefined, next: undefined }
+    this.#list.add(entry)
+    socket.once('close', () => this.#list.remove(entry))
   }
 
-  /** Destroys every open socket (each leaves the list at its 'close'). */
+  /** Destroys every open socket; each leaves the list at its 'close'. */
   destroyAll(): void {
-    for (let entry = this.first; entry; entry = entry.next) entry.socket.destroy()
-  }
-
-  private remove(entry: Entry): void {
-    if (entry.prev) entry.prev.next = entry.next
-    else this.first = entry.next
-    if (entry.next) entry.next.prev = entry.prev
-    entry.prev = entry.next = undefined
-    this.count--
+    for (let entry = this.#list.first; entry; ) {
+      const next = entry.next // read first, should a 'close' ever come at once and unlink this entry
+      entry.socket.destroy()
+      entry = next
+    }
   }
 }
