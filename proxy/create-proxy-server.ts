@@ -8,11 +8,12 @@ import type { Duplex } from 'node:stream'
 import type { ListenerInfo } from './attach-session.js'
 import type { ProxyContext } from './context.js'
 import type { HttpForwarder } from './forward-http.js'
-import { Deadline, after } from './deadline.js'
+import { after, type Deadline } from './deadline.js'
 import { handleConnect } from './handle-connect.js'
 import { readConnectHead, type ConnectHead } from './read-connect-head.js'
 import { handleRequest } from './handle-request.js'
 import { handleUpgrade } from './handle-upgrade.js'
+import { idleLimit, nodeIdleTimer } from './idle-limit.js'
 import { OpenSockets } from './open-sockets.js'
 import { emitClose, emitDecision, openRecord } from './record.js'
 import { renderRefusal, writeRefusalToSocket } from './refuse.js'
@@ -45,19 +46,15 @@ export function createProxyServer(ctx: ProxyContext, forwarder: HttpForwarder, l
   // Node's own 'connection' listener attaches its HTTP parser; ours decides first whether it is needed.
   const [httpConnection] = server.listeners('connection') as ((socket: Socket) => void)[]
   if (!httpConnection) throw new Error('node:http registered no connection listener')
-  const toHttp = (socket: Socket): void => {
-    // Node's parser reads the socket itself, out of our sight: its own timer watches for idleness.
-    socket.setTimeout(limits.idleTimeoutMs, () => socket.destroy())
-    httpConnection.call(server, socket)
-  }
+  // Node's parser reads the socket out of our sight, so Node's timer watches its idleness.
+  const toHttp = (socket: Socket, idle?: Deadline): void => void httpConnection.call(server, nodeIdleTimer(socket, limits.idleTimeoutMs, idle))
   server.removeAllListeners('connection')
   server.on('connection', (socket: Socket) => {
     // A refused socket still gets Node's parser: it reads what the client sent while the 503 goes out,
     // so closing does not reset the connection under the client before it read the refusal.
     if (!admitConnection(socket, sockets, refused, ctx)) return toHttp(socket)
     const idle = idleLimit(socket, limits.idleTimeoutMs)
-    const toParser = (socket: Socket): void => (idle.cancel(), toHttp(socket))
-    readFirstRequest(socket, ctx, toParser, (head) => handlers.track(handleConnect(head, socket, head.rest, ctx, listener, idle)))
+    readFirstRequest(socket, ctx, (socket) => toHttp(socket, idle), (head) => handlers.track(handleConnect(head, socket, head.rest, ctx, listener, idle)))
   })
   server.on('request', (req, res) => served(req) && handlers.track(handleRequest(req, res, ctx, forwarder, listener)))
   // Without this listener Node answers `Expect: 100-continue` at once, inviting an upload the policy
@@ -130,17 +127,6 @@ function admitConnection(socket: Socket, sockets: OpenSockets, refused: WeakSet<
   }
   sockets.add(socket)
   return true
-}
-
-/**
- * The client connection's idle limit while the proxy reads it itself (a CONNECT head, then a tunnel):
- * the tunnel marks it active as bytes move. It ends as Node's own socket timer would: a 'timeout'
- * event (a tunnel records its outcome from it), then the socket destroyed.
- */
-function idleLimit(socket: Socket, ms: number): Deadline {
-  const limit = new Deadline(ms, true).start(() => (socket.emit('timeout'), socket.destroy()))
-  socket.once('close', () => limit.cancel())
-  return limit
 }
 
 /** Bytes Node's parser rejected: a 400 (431 for an oversized head) that says so, and a deny event. */

@@ -9,6 +9,7 @@ import { attachSession, type ListenerInfo } from './attach-session.js'
 import { checkClientHello } from './check-client-hello.js'
 import { connectTo } from './connect-to.js'
 import type { Deadline } from './deadline.js'
+import { nodeIdleTimer } from './idle-limit.js'
 import { forwardReads } from './forward-reads.js'
 import type { ProxyContext } from './context.js'
 import { parseConnectTarget } from './parse-target.js'
@@ -40,7 +41,7 @@ export async function handleConnect(req: ConnectRequest, socket: Duplex, head: B
     const admission = await admit(record, ctx, aborted)
     if (!admission.ok) return refuseRecord(refuseWith, record, ctx, admission.reason, admission.context)
     const inspector = ctx.inspection?.current()
-    if (inspector && needsInspection(ctx.policy.current, record.destination)) return await inspectTunnel(nodeTimer(socket, idle, ctx), head, record, admission.address, ctx, inspector)
+    if (inspector && needsInspection(ctx.policy.current, record.destination)) return await inspectTunnel(handOver(socket, idle, ctx), head, record, admission.address, ctx, inspector)
     const allow = (): void => void emitDecision(ctx.events, record, 'allow', record.decision?.reason ?? 'allowed')
     // An unreachable upstream is an allowed tunnel that failed: the decision says allow, the close says why.
     const reads = forwardReads(socket, idle)
@@ -73,15 +74,12 @@ function closedEarly(socket: Duplex, upstream: Socket, record: ConnectionRecord,
 
 
 /**
- * Hands the client socket's idleness to Node's timer: TLS inspection reads the socket out of our sight,
- * so it could not mark `idle` active.
+ * TLS inspection reads the client socket out of our sight, so it could not mark `idle` active: Node's
+ * timer takes over. A socket that came through Node's parser (no `idle`) has that timer already.
  */
-function nodeTimer(socket: Duplex, idle: Deadline | undefined, ctx: ProxyContext): Duplex {
-  if (!idle) return socket
-  idle.cancel()
-  const client = socket as Socket // a socket the proxy read itself is always a net.Socket
-  client.setTimeout(ctx.limits.idleTimeoutMs, () => client.destroy())
-  return client
+function handOver(socket: Duplex, idle: Deadline | undefined, ctx: ProxyContext): Duplex {
+  // A socket the proxy read itself is always a net.Socket.
+  return idle ? nodeIdleTimer(socket as Socket, ctx.limits.idleTimeoutMs, idle) : socket
 }
 
 /** Whether the client connection's idle limit fired (it emits 'timeout', then destroys the socket). */
