@@ -20,8 +20,10 @@ export interface ConnectHead {
   readonly rest: Buffer
 }
 
-const PREFIX = Buffer.from('CONNECT ', 'latin1')
-const HEAD_END = Buffer.from('\r\n\r\n', 'latin1')
+const PREFIX = 'CONNECT '
+const HEAD_END = '\r\n\r\n'
+/** What `rest` is when nothing followed the head, shared: most clients wait for the 200. */
+const NOTHING = Buffer.alloc(0)
 const REQUEST_LINE = /^CONNECT ([A-Za-z0-9._\-[\]:]+) HTTP\/1\.[01]$/
 /** RFC 9110 token characters: a header name. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
@@ -38,24 +40,24 @@ const LEFT_TO_NODE = new Set(['content-length', 'transfer-encoding', 'upgrade', 
 /**
  * Reads the head from `chunk`, the connection's first read. Returns undefined when this is not a
  * complete CONNECT head in the canonical form: the caller then hands the bytes to Node's parser.
- * Written with indexOf and slices rather than split and a null-prototype object: this runs once per
- * tunnel, and those cost several times the rest of the function.
+ * Written with one conversion to text, then indexOf and slices rather than split and a null-prototype
+ * object: this runs once per tunnel, and each Buffer method (compare, indexOf) is a call into C++ that
+ * costs several times a search in a string.
  */
 export function readConnectHead(chunk: Buffer, maxHeaderBytes: number): ConnectHead | undefined {
-  if (chunk.length < PREFIX.length || chunk.compare(PREFIX, 0, PREFIX.length, 0, PREFIX.length) !== 0) return undefined
-  const end = chunk.indexOf(HEAD_END)
-  if (end < 0 || end + HEAD_END.length > maxHeaderBytes) return undefined
-  const text = chunk.toString('latin1', 0, end)
-  let lineEnd = text.indexOf('\r\n')
-  if (lineEnd < 0) lineEnd = text.length
+  // latin1 maps each byte to one character, so string offsets are byte offsets.
+  const text = chunk.toString('latin1', 0, Math.min(chunk.length, maxHeaderBytes))
+  if (!text.startsWith(PREFIX)) return undefined
+  const end = text.indexOf(HEAD_END) // within the size limit, since the text stops there
+  if (end < 0) return undefined
+  let lineEnd = text.indexOf('\r\n') // at `end` when there are no header lines
   const request = REQUEST_LINE.exec(text.slice(0, lineEnd))
   if (!request) return undefined
   const headers: Record<string, string> = {}
-  for (let count = 0; lineEnd < text.length; count++) {
+  for (let count = 0; lineEnd < end; count++) {
     if (count === MAX_HEADERS) return undefined
     const start = lineEnd + 2
-    lineEnd = text.indexOf('\r\n', start)
-    if (lineEnd < 0) lineEnd = text.length
+    lineEnd = text.indexOf('\r\n', start) // found: at `end` at the latest
     const colon = text.indexOf(':', start)
     if (colon <= start || colon >= lineEnd) return undefined
     const name = text.slice(start, colon)
@@ -65,5 +67,6 @@ export function readConnectHead(chunk: Buffer, maxHeaderBytes: number): ConnectH
     if (Object.hasOwn(headers, key) || LEFT_TO_NODE.has(key)) return undefined
     headers[key] = value.trim() // VALUE leaves only spaces and tabs for trim() to take
   }
-  return { url: request[1]!, headers, rest: chunk.subarray(end + HEAD_END.length) }
+  const restAt = end + HEAD_END.length
+  return { url: request[1]!, headers, rest: restAt === chunk.length ? NOTHING : chunk.subarray(restAt) }
 }

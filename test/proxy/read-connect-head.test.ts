@@ -53,6 +53,13 @@ const TO_NODE: [string, string, number?][] = [
   ['CONNECT', 'shorter than the method'],
 ]
 
+t.test('the size limit counts the whole head, its blank line included', async (t) => {
+  const head = 'CONNECT a.test:443 HTTP/1.1\r\nHost: a.test\r\n\r\n'
+  t.equal(read(head, head.length)?.url, 'a.test:443', 'a head exactly at the limit is read')
+  for (let over = 1; over <= 3; over++) t.equal(read(head, head.length - over), undefined, `${over} byte(s) of the blank line past the limit: Node's parser answers`)
+  t.same(read(head + 'hello', head.length)?.rest, Buffer.from('hello'), 'bytes after a head at the limit still come through')
+})
+
 t.test('anything but the canonical form goes to Node\'s parser untouched', async (t) => {
   for (const [text, why, max] of TO_NODE) t.equal(read(text, max ?? MAX), undefined, why)
 })
