@@ -45,9 +45,10 @@ const LEFT_TO_NODE = new Set(['content-length', 'transfer-encoding', 'upgrade', 
  * costs several times a search in a string.
  */
 export function readConnectHead(chunk: Buffer, maxHeaderBytes: number): ConnectHead | undefined {
+  // Checked on the bytes first: a plain request's first read (an upload's can be 64 KiB) is not turned into text.
+  if (!opensWithConnect(chunk)) return undefined
   // latin1 maps each byte to one character, so string offsets are byte offsets.
   const text = chunk.toString('latin1', 0, Math.min(chunk.length, maxHeaderBytes))
-  if (!text.startsWith(PREFIX)) return undefined
   const end = text.indexOf(HEAD_END) // within the size limit, since the text stops there
   if (end < 0) return undefined
   let lineEnd = text.indexOf('\r\n') // at `end` when there are no header lines
@@ -69,4 +70,11 @@ export function readConnectHead(chunk: Buffer, maxHeaderBytes: number): ConnectH
   }
   const restAt = end + HEAD_END.length
   return { url: request[1]!, headers, rest: restAt === chunk.length ? NOTHING : chunk.subarray(restAt) }
+}
+
+/** Whether the bytes open with `CONNECT `, read byte by byte (no call into C++). */
+function opensWithConnect(chunk: Buffer): boolean {
+  if (chunk.length < PREFIX.length) return false
+  for (let i = 0; i < PREFIX.length; i++) if (chunk[i] !== PREFIX.charCodeAt(i)) return false
+  return true
 }
