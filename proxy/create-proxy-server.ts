@@ -54,31 +54,33 @@ export function createProxyServer(ctx: ProxyContext, forwarder: HttpForwarder, l
     // so closing does not reset the connection under the client before it read the refusal.
     if (!admitConnection(socket, sockets, refused, ctx)) return toHttp(socket)
     const idle = idleLimit(socket, limits.idleTimeoutMs)
-    readFirstRequest(socket, ctx, (socket) => toHttp(socket, idle), (head) => handlers.track(handleConnect(head, socket, head.rest, ctx, listener, idle)))
+    readFirstRequest(socket, ctx, (socket) => toHttp(socket, idle), (head) => handleConnect(head, socket, head.rest, ctx, listener, idle, handlers.start()))
   })
   server.on('request', (req, res) => served(req) && handlers.track(handleRequest(req, res, ctx, forwarder, listener)))
   // Without this listener Node answers `Expect: 100-continue` at once, inviting an upload the policy
   // may refuse; the handler sends 100 itself only after the request is admitted.
   server.on('checkContinue', (req, res) => served(req) && handlers.track(handleRequest(req, res, ctx, forwarder, listener)))
-  server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => served(req) && handlers.track(handleConnect(req, socket, head, ctx, listener)))
+  // Node's parser hands over the connection's net.Socket.
+  server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => served(req) && handleConnect(req, socket as Socket, head, ctx, listener, undefined, handlers.start()))
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => served(req) && handlers.track(handleUpgrade(req, socket, head, ctx, forwarder, listener)))
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(err, socket, ctx))
   return { server, sockets, settled: handlers.settled }
 }
 
 /** Counts handlers in flight: a closed socket's handler still has its close record to emit. */
-function trackHandlers(): { track(work: Promise<void>): void; settled(): Promise<void> } {
+function trackHandlers(): { start(): () => void; track(work: Promise<void>): void; settled(): Promise<void> } {
   let running = 0
   let waiters: (() => void)[] = []
+  const end = (): void => {
+    if (--running > 0) return
+    waiters.forEach((w) => w())
+    waiters = []
+  }
+  /** Counts one handler in; the function it returns counts it out (call it once). */
+  const start = (): (() => void) => (running++, end)
   return {
-    track(work) {
-      running++
-      void work.finally(() => {
-        if (--running > 0) return
-        waiters.forEach((w) => w())
-        waiters = []
-      })
-    },
+    start,
+    track: (work) => void work.finally(start()),
     settled: () => (running === 0 ? Promise.resolve() : new Promise((resolve) => waiters.push(resolve))),
   }
 }

@@ -45,9 +45,17 @@ function canonical(address: string): string {
   return unmap(address).toString()
 }
 
-/** Resolves (unless the destination is an IP literal) and returns the first address that passes. */
-export async function resolveChecked(destination: Destination, policy: Policy, resolver: Resolver, self: SelfAddresses): Promise<CheckedAddress> {
-  const addresses = destination.kind === 'name' ? await resolver.resolve(destination.host) : [destination.host]
+/**
+ * Resolves (unless the destination is an IP literal) and returns the first address that passes. An IP
+ * literal or a pinned name is checked at once, without a promise.
+ */
+export function resolveChecked(destination: Destination, policy: Policy, resolver: Resolver, self: SelfAddresses): CheckedAddress | Promise<CheckedAddress> {
+  if (destination.kind !== 'name') return firstPassing(destination, [destination.host], policy, self)
+  const addresses = resolver.resolve(destination.host)
+  return Array.isArray(addresses) ? firstPassing(destination, addresses, policy, self) : Promise.resolve(addresses).then((found) => firstPassing(destination, found, policy, self))
+}
+
+function firstPassing(destination: Destination, addresses: readonly string[], policy: Policy, self: SelfAddresses): CheckedAddress {
   let refusal: CheckedAddress | undefined
   for (const address of addresses) {
     if (isIP(address) === 0) continue

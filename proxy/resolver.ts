@@ -2,9 +2,12 @@
 import { lookup as systemLookup } from 'node:dns/promises'
 import { UpstreamError } from './errors.js'
 
-/** Resolves a normalised name to addresses; injected so tests and pins never touch real DNS. */
+/**
+ * Resolves a normalised name to addresses; injected so tests and pins never touch real DNS. A pinned
+ * name answers at once, without a promise: most connections of a busy proxy need no lookup.
+ */
 export interface Resolver {
-  resolve(host: string): Promise<readonly string[]>
+  resolve(host: string): readonly string[] | Promise<readonly string[]>
 }
 
 /** The shape of `dns.promises.lookup` with `{ all: true }` that we rely on. */
@@ -16,10 +19,8 @@ const LOOKUP_TIMEOUT_MS = 5_000
 /** Builds a resolver from pins (already-normalised names) and a lookup function. */
 export function createResolver(pins: ReadonlyMap<string, readonly string[]>, lookup: Lookup = systemLookup as Lookup): Resolver {
   return {
-    async resolve(host) {
-      const pinned = pins.get(host)
-      if (pinned) return pinned
-      return withTimeout(lookupAll(lookup, host), LOOKUP_TIMEOUT_MS, host)
+    resolve(host) {
+      return pins.get(host) ?? withTimeout(lookupAll(lookup, host), LOOKUP_TIMEOUT_MS, host)
     },
   }
 }

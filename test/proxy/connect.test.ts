@@ -228,6 +228,30 @@ t.test('an allowed name that does not resolve is 502 upstream-unresolvable', asy
   t.match(await records.waitForCloses(1), [{ 'guarded.outcome': 'upstream-error', 'error.type': 'GUARDED_UPSTREAM_UNRESOLVABLE' }])
 })
 
+t.test('a client that goes away while its name is being resolved: nothing is connected, and the tunnel is recorded at once', async (t) => {
+  const echo = await startEchoOrigin(t)
+  let answer: (() => void) | undefined
+  const asked: string[] = []
+  const lookup: Lookup = async (host) => {
+    asked.push(host)
+    await new Promise<void>((resolve) => (answer = resolve))
+    return [{ address: '127.0.0.1', family: 4 }]
+  }
+  const { port, records } = await startStack(t, { policy: policy(), resolve: {}, lookup })
+  const socket = await openSocket(port)
+  socket.write(`CONNECT origin.test:${echo.port} HTTP/1.1\r\nHost: origin.test\r\n\r\n`)
+  for (let i = 0; i < 200 && asked.length === 0; i++) await sleep(10)
+  t.same(asked, ['origin.test'], 'the lookup is under way')
+  socket.resetAndDestroy() // gone for good: a reset, not a half-close (which would still get its tunnel)
+  await sleep(50)
+  answer?.()
+  const [close] = await records.waitForCloses(1, 2_000)
+  t.match(records.decisions(), [{ 'guarded.verdict': 'allow', 'network.peer.address': '127.0.0.1' }], 'the policy allowed it')
+  t.match(close, { 'guarded.outcome': 'upstream-error', 'error.type': 'GUARDED_UPSTREAM_UNREACHABLE' })
+  await sleep(50)
+  t.equal(echo.connections, 0, 'no connection was opened for a client that is gone')
+})
+
 t.test('malformed CONNECT targets are 400 bad-request and reach nothing', async (t) => {
   const echo = await startEchoOrigin(t)
   const { lookup, asked } = recordingLookup()
