@@ -29,7 +29,7 @@ export function admit(record: ConnectionRecord, ctx: ProxyContext, gone: ClientG
   // No egress goes unrecorded: while the audit log is behind, new connections wait, then are refused.
   const room = ctx.events.waitForRoom(ctx.limits.auditWaitMs, gone)
   if (room === true) return decideAndCheck(record, ctx, gone)
-  return Promise.resolve(room).then((ok) => (ok ? decideAndCheck(record, ctx, gone) : { ok: false, reason: 'audit-unavailable', context: { destination } }))
+  return room.then((ok) => (ok ? decideAndCheck(record, ctx, gone) : { ok: false, reason: 'audit-unavailable', context: { destination } }))
 }
 
 function decideAndCheck(record: ConnectionRecord, ctx: ProxyContext, gone: ClientGone): Admission | Promise<Admission> {

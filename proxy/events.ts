@@ -76,7 +76,7 @@ export interface EventBus {
   subscribe(sink: Sink): () => void
   addGate(gate: Gate): void
   /** True at once when every gated sink has room; otherwise waits up to `ms` for room. */
-  waitForRoom(ms: number, gone?: () => AbortSignal): boolean | Promise<boolean>
+  waitForRoom(ms: number, gone?: () => AbortSignal): true | Promise<boolean>
 }
 
 /** Creates a bus; `onSinkError` hears about sinks that throw. */

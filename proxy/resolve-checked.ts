@@ -52,7 +52,7 @@ function canonical(address: string): string {
 export function resolveChecked(destination: Destination, policy: Policy, resolver: Resolver, self: SelfAddresses): CheckedAddress | Promise<CheckedAddress> {
   if (destination.kind !== 'name') return firstPassing(destination, [destination.host], policy, self)
   const addresses = resolver.resolve(destination.host)
-  return Array.isArray(addresses) ? firstPassing(destination, addresses, policy, self) : Promise.resolve(addresses).then((found) => firstPassing(destination, found, policy, self))
+  return addresses instanceof Promise ? addresses.then((found) => firstPassing(destination, found, policy, self)) : firstPassing(destination, addresses, policy, self)
 }
 
 function firstPassing(destination: Destination, addresses: readonly string[], policy: Policy, self: SelfAddresses): CheckedAddress {
