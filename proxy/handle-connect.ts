@@ -3,10 +3,10 @@
  *
  * One `Tunnel` per connection moves through its phases: admitting (policy, approval, address check),
  * connecting (to the one address that was checked), first-bytes (no client byte reaches the destination
- * before the ClientHello names it: check-client-hello.ts), open (bytes both ways, half-close passed on),
- * and done (the close record is out). Its two sockets carry it, and the listeners below are shared by
- * every tunnel and find theirs from `this`. A chain of async stages, each adding and removing listener
- * closures of its own, cost about a third more CPU per tunnel than this for the same work (issue 2's
+ * before the ClientHello names it: check-client-hello.ts), open (bytes both ways, half-close passed on:
+ * tunnel.ts), and done (the close record is out). Its two sockets carry it, and the listeners below are
+ * shared by every tunnel and find theirs from `this`. A chain of async stages, each adding and removing
+ * listener closures of its own, cost about a tenth more CPU per tunnel for the same work (issue 2's
  * CONNECT rate).
  */
 import type { IncomingMessage } from 'node:http'
@@ -20,61 +20,21 @@ import { clientGone } from './client-gone.js'
 import type { ProxyContext } from './context.js'
 import { after, type Deadline } from './deadline.js'
 import { UpstreamError } from './errors.js'
-import type { Outcome } from './events.js'
-import { forwardReads, type ForwardedReads } from './forward-reads.js'
+import { forwardReads } from './forward-reads.js'
 import { nodeIdleTimer } from './idle-limit.js'
 import { inspectTunnel } from './inspect-tunnel.js'
 import { parseConnectTarget } from './parse-target.js'
-import { CLIENT_HELLO_MAX_BYTES, readClientHello, type ClientHelloResult } from './read-client-hello.js'
-import { emitClose, emitDecision, openRecord, type ConnectionRecord } from './record.js'
+import { CLIENT_HELLO_MAX_BYTES, readClientHello } from './read-client-hello.js'
+import { openRecord } from './record.js'
 import { refuseRecord, refuseRecordWithError, toSocket, type RefusalWriter } from './refuse-record.js'
 import type { RefusalContext } from './refuse.js'
 import type { Inspector } from './tls-inspection.js'
 import { refuseOpenTunnel } from './tls-refuse-tunnel.js'
+import { carry, passClientEnd, passUpstreamEnd, sideClosed, startCarrying, teardown, TUNNEL, Tunnel, type TunnelSocket } from './tunnel.js'
 
 const ESTABLISHED = 'HTTP/1.1 200 Connection established\r\n\r\n'
-const EMPTY = Buffer.alloc(0)
-const TUNNEL = Symbol('guarded.tunnel')
-
 /** What the handler reads of a CONNECT request: Node's IncomingMessage, or the head read-connect-head.ts took. */
 export type ConnectRequest = Pick<IncomingMessage, 'url' | 'headers'>
-
-type Phase = 'admitting' | 'connecting' | 'first-bytes' | 'open' | 'inspecting' | 'done'
-
-/** A tunnel's socket, carrying its tunnel. */
-interface TunnelSocket extends Socket {
-  [TUNNEL]?: Tunnel
-}
-
-class Tunnel {
-  phase: Phase = 'admitting'
-  upstream: TunnelSocket | undefined = undefined
-  reads: ForwardedReads | undefined = undefined
-  /** The connect timeout, then the wait for the first bytes. */
-  limit: Deadline | undefined = undefined
-  /** Client bytes held back until the ClientHello check passes: what came with the CONNECT, then what followed. */
-  first: Buffer
-  hello: ClientHelloResult | undefined = undefined
-  clientEnded = false
-  upstreamEnded = false
-  /** The client connection's idle limit fired. */
-  timedOut = false
-  /** Sockets not yet closed once the tunnel is open; the close record goes out when both are. */
-  open = 2
-  outcome: Outcome | undefined = undefined
-  errorType: string | undefined = undefined
-
-  constructor(
-    readonly client: TunnelSocket,
-    readonly record: ConnectionRecord,
-    readonly ctx: ProxyContext,
-    head: Buffer,
-    readonly idle: Deadline | undefined,
-    readonly finished: () => void,
-  ) {
-    this.first = head
-  }
-}
 
 /**
  * Serves one CONNECT request on its client socket; `finished` runs once its close record is out. `idle`
@@ -108,7 +68,7 @@ function admitted(t: Tunnel, admission: Admission): void {
   const inspector = ctx.inspection?.current()
   if (inspector && needsInspection(ctx.policy.current, destination)) return inspect(t, admission.address, inspector)
   // An unreachable upstream is an allowed tunnel that failed: the decision says allow, the close says why.
-  if (client.destroyed) return allowThenFail(t, new UpstreamError('GUARDED_UPSTREAM_UNREACHABLE', 'the client went away before the upstream connected'))
+  if (client.destroyed) return allowThenFail(t, clientWentAway())
   t.phase = 'connecting'
   t.reads = forwardReads(client, t.idle)
   const upstream: TunnelSocket = connect({ host: admission.address, port: destination.port, noDelay: true, onread: t.reads.onread })
@@ -126,7 +86,7 @@ function inspect(t: Tunnel, address: string, inspector: Inspector): void {
   client.off('data', onClientData).off('end', onClientEnd).off('close', onClientClose).off('error', onClientError).off('timeout', onClientTimeout)
   // It could not mark `idle` active, so Node's timer takes over (a socket from Node's parser has it already).
   const socket = t.idle ? nodeIdleTimer(client, ctx.limits.idleTimeoutMs, t.idle) : client
-  inspectTunnel(socket, t.first, t.record, address, ctx, inspector).then(() => finish(t), (err: unknown) => fail(t, err))
+  inspectTunnel(socket, t.first, t.record, address, ctx, inspector).then(() => t.finish(), (err: unknown) => fail(t, err))
 }
 
 function onUpstreamConnect(this: TunnelSocket): void {
@@ -157,21 +117,9 @@ function firstBytesRead(t: Tunnel, closed: boolean): void {
     upstream.destroy()
     return refuse(t, check.reason, { destination, detail: check.detail }, refuseOpenTunnel(client, seen, check.reason))
   }
-  allow(t)
+  t.allow()
   if (closed) return closedEarly(t)
-  t.phase = 'open'
-  if (t.first.length > 0) upstream.write(t.first)
-  t.first = EMPTY
-  // A side that ended while the first bytes were awaited is passed on now, after those bytes.
-  if (t.clientEnded) {
-    t.outcome ??= 'client-closed'
-    upstream.end()
-  }
-  if (t.upstreamEnded) {
-    t.outcome ??= 'upstream-closed'
-    if (!client.writableEnded) client.end()
-  }
-  client.resume()
+  startCarrying(t)
 }
 
 /** A side closed while the first bytes were awaited: end the client after what the upstream sent, and record the short tunnel. */
@@ -181,17 +129,13 @@ function closedEarly(t: Tunnel): void {
   Object.assign(t.record, { bytesSent: upstream.bytesWritten, bytesReceived: upstream.bytesRead, outcome })
   upstream.destroy()
   t.client.end()
-  finish(t)
+  t.finish()
 }
 
 function onClientData(this: TunnelSocket, chunk: Buffer): void {
   const t = this[TUNNEL]!
-  if (t.phase === 'open') {
-    if (t.idle) t.idle.active = true
-    if (t.upstream!.write(chunk)) return
-    this.pause() // until the upstream's kernel buffer has room again: a slow upstream pauses the client
-    t.upstream!.once('drain', onUpstreamDrain)
-  } else if (t.phase === 'first-bytes') {
+  if (t.phase === 'open') carry(t, chunk)
+  else if (t.phase === 'first-bytes') {
     t.first = t.first.length === 0 ? chunk : Buffer.concat([t.first, chunk])
     t.hello = readClientHello(t.first) // a ClientHello is parsed once per chunk
     if (t.hello.kind !== 'need-more' || t.first.length > CLIENT_HELLO_MAX_BYTES) firstBytesRead(t, false)
@@ -199,49 +143,30 @@ function onClientData(this: TunnelSocket, chunk: Buffer): void {
   // Before: the client is paused. After (a refusal going out): what it still sends is dropped.
 }
 
-function onUpstreamDrain(this: TunnelSocket): void {
-  const t = this[TUNNEL]!
-  if (t.idle) t.idle.active = true
-  t.client.resume()
-}
-
 function onClientEnd(this: TunnelSocket): void {
   const t = this[TUNNEL]!
   t.clientEnded = true
   if (t.phase === 'first-bytes') return firstBytesRead(t, true)
-  if (t.phase !== 'open') return
-  t.outcome ??= 'client-closed'
-  // The upstream may have ended itself already (an origin that closes first: net's allowHalfOpen is off),
-  // and end() on an ended stream builds an error with a stack trace only to drop it.
-  if (!t.upstream!.writableEnded) t.upstream!.end() // after every byte already written to it
+  if (t.phase === 'open') passClientEnd(t) // otherwise passed on once the tunnel opens
 }
 
 function onUpstreamEnd(this: TunnelSocket): void {
   const t = this[TUNNEL]!
   t.upstreamEnded = true
-  if (t.phase !== 'open') return
-  t.outcome ??= 'upstream-closed'
-  if (!t.client.writableEnded) t.client.end()
+  if (t.phase === 'open') passUpstreamEnd(t) // otherwise passed on once the tunnel opens
 }
 
 function onClientClose(this: TunnelSocket): void {
   const t = this[TUNNEL]!
-  if (t.phase === 'connecting') {
-    return allowThenFail(t, new UpstreamError('GUARDED_UPSTREAM_UNREACHABLE', 'the client went away before the upstream connected'))
-  }
+  if (t.phase === 'connecting') return allowThenFail(t, clientWentAway())
   if (t.phase === 'first-bytes') return firstBytesRead(t, true)
-  if (t.phase !== 'open') return
-  // A side that closes without ending (destroyed at shutdown, or by a limit) takes the other with it.
-  if (!t.clientEnded) teardown(t, 'client-closed')
-  closedOne(t)
+  if (t.phase === 'open') sideClosed(t, 'client')
 }
 
 function onUpstreamClose(this: TunnelSocket): void {
   const t = this[TUNNEL]!
   if (t.phase === 'first-bytes') return firstBytesRead(t, true)
-  if (t.phase !== 'open') return
-  if (!t.upstreamEnded) teardown(t, 'upstream-closed')
-  closedOne(t)
+  if (t.phase === 'open') sideClosed(t, 'upstream')
 }
 
 function onClientError(this: TunnelSocket, err: NodeJS.ErrnoException): void {
@@ -264,47 +189,26 @@ function onClientTimeout(this: TunnelSocket): void {
   if (t.phase === 'open') teardown(t, 'timeout')
 }
 
-function teardown(t: Tunnel, why: Outcome, err?: NodeJS.ErrnoException): void {
-  t.outcome ??= why
-  if (err && !t.errorType) t.errorType = err.code ?? err.name
-  t.client.destroy()
-  t.upstream!.destroy()
-}
-
-function closedOne(t: Tunnel): void {
-  if (--t.open > 0) return
-  const upstream = t.upstream!
-  Object.assign(t.record, { bytesSent: upstream.bytesWritten, bytesReceived: upstream.bytesRead, outcome: t.outcome ?? 'completed', errorType: t.errorType })
-  finish(t)
-}
-
-function allow(t: Tunnel): void {
-  emitDecision(t.ctx.events, t.record, 'allow', t.record.decision?.reason ?? 'allowed')
+/** A client gone before its upstream connected: the policy allowed it, so it is recorded as a failed upstream. */
+function clientWentAway(): UpstreamError {
+  return new UpstreamError('GUARDED_UPSTREAM_UNREACHABLE', 'the client went away before the upstream connected')
 }
 
 function allowThenFail(t: Tunnel, err: UpstreamError): void {
   t.upstream?.destroy()
-  allow(t)
+  t.allow()
   fail(t, err)
 }
 
 function refuse(t: Tunnel, reason: ReasonCode, context: RefusalContext, write: RefusalWriter = toSocket(t.client)): void {
   refuseRecord(write, t.record, t.ctx, reason, context)
-  finish(t)
+  t.finish()
 }
 
 /** A thrown error or a failed upstream: the refusal it maps to, once (a tunnel already done stays as it was). */
 function fail(t: Tunnel, err: unknown): void {
   if (t.phase === 'done') return
   refuseRecordWithError(toSocket(t.client), t.record, t.ctx, err)
-  finish(t)
+  t.finish()
 }
 
-/** Emits the close record, once. */
-function finish(t: Tunnel): void {
-  if (t.phase === 'done') return
-  t.phase = 'done'
-  t.limit?.cancel()
-  emitClose(t.ctx.events, t.record)
-  t.finished()
-}
