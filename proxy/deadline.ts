@@ -33,7 +33,8 @@ export class Deadline {
   /** Neighbours in the watched list, kept by the list. */
   prev: Deadline | undefined = undefined
   next: Deadline | undefined = undefined
-  private expire: () => void = noop
+  private expire: (target: unknown) => void = noop
+  private target: unknown = undefined
 
   /** `idle`: the limit counts from the last tick that found `active` set, not from `start`. */
   constructor(
@@ -41,9 +42,15 @@ export class Deadline {
     readonly idle = false,
   ) {}
 
-  /** Starts the wait; `expire` runs once, unless `cancel` comes first. */
-  start(expire: () => void): this {
-    this.expire = expire
+  /**
+   * Starts the wait; `expire(target)` runs once, unless `cancel` comes first. A function declared once and
+   * the object it acts on, rather than a closure per limit: connections start several limits each.
+   */
+  start(expire: () => void): this
+  start<T>(expire: (target: T) => void, target: T): this
+  start<T>(expire: (target: T) => void, target?: T): this {
+    this.expire = expire as (target: unknown) => void // called with `target` only, so its type holds
+    this.target = target
     this.at = performance.now() + this.ms
     watched.add(this)
     watch(this.ms)
@@ -53,6 +60,7 @@ export class Deadline {
   /** Stops the wait; harmless when it already expired or never started. */
   cancel(): void {
     watched.remove(this)
+    this.target = undefined
   }
 
   /** Run by the tick: moves an idle limit on after activity, or expires it once its time has come. */
@@ -62,16 +70,20 @@ export class Deadline {
       this.at = now + this.ms
     } else if (this.at <= now) {
       watched.remove(this)
-      this.expire()
+      const { expire, target } = this
+      this.target = undefined // a finished limit, like a cancelled one, keeps nothing alive
+      expire(target)
     }
   }
 }
 
 function noop(): void {}
 
-/** A started one-shot limit: `expire` runs once `ms` have passed, unless cancelled first. */
-export function after(ms: number, expire: () => void): Deadline {
-  return new Deadline(ms).start(expire)
+/** A started one-shot limit: `expire` (with `target`) runs once `ms` have passed, unless cancelled first. */
+export function after(ms: number, expire: () => void): Deadline
+export function after<T>(ms: number, expire: (target: T) => void, target: T): Deadline
+export function after<T>(ms: number, expire: (target: T) => void, target?: T): Deadline {
+  return new Deadline(ms).start(expire, target as T)
 }
 
 /** How many limits are being watched (tests check that finished connections leave none behind). */

@@ -87,3 +87,21 @@ t.test('an expiry that cancels other limits leaves the rest watched, and they ex
   t.equal(watchedCount(), 0)
   third.cancel()
 })
+
+t.test('a limit started with a target hands it to its expiry, and holds it no longer than it is watched', async (t) => {
+  const owner = { name: 'connection', expired: 0 }
+  const expire = (target: typeof owner): void => void target.expired++
+  const fired = after(30, expire, owner)
+  const cancelled = after(30, expire, owner)
+  cancelled.cancel()
+  await sleep(150)
+  t.equal(owner.expired, 1, 'the expiry ran once, with the object it was started for; the cancelled one never ran')
+  // What the limit still refers to, read the way a heap snapshot would see it.
+  const held = (limit: object): unknown => Object.values(limit).find((value) => value === owner)
+  t.equal(held(fired), undefined, 'an expired limit keeps no reference to its target')
+  t.equal(held(cancelled), undefined, 'nor does a cancelled one')
+  const watching = after(60_000, expire, owner)
+  t.equal(held(watching), owner, 'a watched limit does, until it expires or is cancelled')
+  watching.cancel()
+  new Deadline(1).cancel() // cancelling a limit that never started is harmless
+})
