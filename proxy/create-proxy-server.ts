@@ -1,6 +1,7 @@
 /**
- * The proxy listener: each kind of request handed to its handler. A connection that opens with a plain
- * CONNECT head is read by read-connect-head.ts; every other one goes to Node's HTTP parser.
+ * The proxy listener: each kind of request handed to its handler. A connection's first read is taken by
+ * client-connection.ts: a plain CONNECT head goes straight to the tunnel handler, anything else to Node's
+ * HTTP parser.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { Socket } from 'node:net'
@@ -8,12 +9,12 @@ import type { Duplex } from 'node:stream'
 import type { ListenerInfo } from './attach-session.js'
 import type { ProxyContext } from './context.js'
 import type { HttpForwarder } from './forward-http.js'
-import { after, type Deadline } from './deadline.js'
+import { acceptConnection, requestTimeout, type Routes } from './client-connection.js'
+import type { Deadline } from './deadline.js'
 import { handleConnect } from './handle-connect.js'
-import { readConnectHead, type ConnectHead } from './read-connect-head.js'
 import { handleRequest } from './handle-request.js'
 import { handleUpgrade } from './handle-upgrade.js'
-import { idleLimit, nodeIdleTimer } from './idle-limit.js'
+import { nodeIdleTimer } from './idle-limit.js'
 import { OpenSockets } from './open-sockets.js'
 import { emitClose, emitDecision, openRecord } from './record.js'
 import { renderRefusal, writeRefusalToSocket } from './refuse.js'
@@ -48,13 +49,18 @@ export function createProxyServer(ctx: ProxyContext, forwarder: HttpForwarder, l
   if (!httpConnection) throw new Error('node:http registered no connection listener')
   // Node's parser reads the socket out of our sight, so Node's timer watches its idleness.
   const toHttp = (socket: Socket, idle?: Deadline): void => void httpConnection.call(server, nodeIdleTimer(socket, limits.idleTimeoutMs, idle))
+  const routes: Routes = {
+    ctx,
+    sockets,
+    connect: (head, socket, idle) => handleConnect(head, socket, head.rest, ctx, listener, idle, handlers.start()),
+    http: toHttp,
+  }
   server.removeAllListeners('connection')
   server.on('connection', (socket: Socket) => {
     // A refused socket still gets Node's parser: it reads what the client sent while the 503 goes out,
     // so closing does not reset the connection under the client before it read the refusal.
-    if (!admitConnection(socket, sockets, refused, ctx)) return toHttp(socket)
-    const idle = idleLimit(socket, limits.idleTimeoutMs)
-    readFirstRequest(socket, ctx, (socket) => toHttp(socket, idle), (head) => handleConnect(head, socket, head.rest, ctx, listener, idle, handlers.start()))
+    if (admitConnection(socket, sockets, refused, ctx)) acceptConnection(socket, routes)
+    else toHttp(socket)
   })
   server.on('request', (req, res) => served(req) && handlers.track(handleRequest(req, res, ctx, forwarder, listener)))
   // Without this listener Node answers `Expect: 100-continue` at once, inviting an upload the policy
@@ -85,39 +91,9 @@ function trackHandlers(): { start(): () => void; track(work: Promise<void>): voi
   }
 }
 
-/**
- * Waits for the connection's first read: a canonical CONNECT head goes to `connect`, anything else (with
- * the bytes put back) to Node's parser. A client that sends nothing within the headers timeout gets the
- * 408 Node's parser would have sent.
- */
-function readFirstRequest(socket: Socket, ctx: ProxyContext, toHttp: (socket: Socket) => void, connect: (head: ConnectHead) => void): void {
-  const onData = (chunk: Buffer): void => {
-    done()
-    socket.pause() // nothing more is read until the handler or the parser asks for it
-    const head = readConnectHead(chunk, ctx.limits.maxHeaderBytes)
-    if (head) return connect(head)
-    socket.unshift(chunk)
-    toHttp(socket)
-    socket.resume()
-  }
-  // The client half-closed before sending anything: close our side too, as Node's parser does.
-  const onEnd = (): void => (done(), void socket.end())
-  const limit = after(ctx.limits.headersTimeoutMs, () => (done(), requestTimeout(socket)))
-  const done = (): void => {
-    limit.cancel()
-    socket.off('data', onData).off('end', onEnd).off('close', done)
-  }
-  socket.on('data', onData).once('end', onEnd).once('close', done)
-}
-
-/** The answer to a client that did not finish its request head in time. */
-function requestTimeout(socket: Duplex): void {
-  socket.end('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
-}
-
-/** Counts the connection, or turns it away with a 503 when the proxy is full; returns whether it was admitted. */
+/** Turns the connection away with a 503 when the proxy is full; returns whether it was admitted (client-connection.ts counts it). */
 function admitConnection(socket: Socket, sockets: OpenSockets, refused: WeakSet<object>, ctx: ProxyContext): boolean {
-  socket.on('error', () => {}) // a reset client must never crash the process; handlers see 'close'
+  socket.on('error', ignoreError) // a reset client must never crash the process; handlers see 'close'
   if (sockets.size >= ctx.limits.maxConnections) {
     refused.add(socket)
     const record = openRecord('connect', socket.remoteAddress ?? '', ctx.defaultSessionId)
@@ -127,9 +103,10 @@ function admitConnection(socket: Socket, sockets: OpenSockets, refused: WeakSet<
     writeRefusalToSocket(socket, renderRefusal('too-many-connections'))
     return false
   }
-  sockets.add(socket)
   return true
 }
+
+function ignoreError(): void {}
 
 /** Bytes Node's parser rejected: a 400 (431 for an oversized head) that says so, and a deny event. */
 function refuseMalformed(err: NodeJS.ErrnoException, socket: Duplex, ctx: ProxyContext): void {

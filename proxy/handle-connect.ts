@@ -75,8 +75,11 @@ function admitted(t: Tunnel, admission: Admission): void {
   upstream[TUNNEL] = t
   t.upstream = upstream
   upstream.on('connect', onUpstreamConnect).on('error', onUpstreamError).on('end', onUpstreamEnd).on('close', onUpstreamClose)
-  const ms = ctx.limits.connectTimeoutMs
-  t.limit = after(ms, () => allowThenFail(t, new UpstreamError('GUARDED_UPSTREAM_TIMEOUT', `connecting to ${admission.address}:${destination.port} took longer than ${ms} ms`)))
+  t.limit = after(ctx.limits.connectTimeoutMs, connectTimedOut, t)
+}
+
+function connectTimedOut(t: Tunnel): void {
+  allowThenFail(t, new UpstreamError('GUARDED_UPSTREAM_TIMEOUT', `connecting to ${t.record.peerAddress}:${t.record.destination!.port} took longer than ${t.limit!.ms} ms`))
 }
 
 /** TLS inspection reads the client socket itself; the tunnel's listeners step aside. */
@@ -100,8 +103,12 @@ function onUpstreamConnect(this: TunnelSocket): void {
   if (t.first.length > 0 && t.hello.kind !== 'need-more') return firstBytesRead(t, false)
   // A client that half-closed while its tunnel was being set up will send nothing more.
   if (t.clientEnded) return firstBytesRead(t, true)
-  t.limit = after(t.ctx.limits.headersTimeoutMs, () => firstBytesRead(t, false))
+  t.limit = after(t.ctx.limits.headersTimeoutMs, firstBytesTimedOut, t)
   t.client.resume()
+}
+
+function firstBytesTimedOut(t: Tunnel): void {
+  firstBytesRead(t, false)
 }
 
 /** The first bytes are a verdict (hello, not TLS, malformed), their wait ran out, or a side closed (`closed`). */

@@ -7,11 +7,14 @@
 import type { Socket } from 'node:net'
 import { Deadline } from './deadline.js'
 
-/** Starts the proxy-watched limit; it is cancelled when the socket closes. */
+/** Starts the proxy-watched limit; its owner cancels it when the socket closes (client-connection.ts). */
 export function idleLimit(socket: Socket, ms: number): Deadline {
-  const limit = new Deadline(ms, true).start(() => (socket.emit('timeout'), socket.destroy()))
-  socket.once('close', () => limit.cancel())
-  return limit
+  return new Deadline(ms, true).start(idleTimedOut, socket)
+}
+
+function idleTimedOut(socket: Socket): void {
+  socket.emit('timeout')
+  socket.destroy()
 }
 
 /** Hands the limit to Node's socket timer (after cancelling the proxy's, when there is one). */

@@ -6,7 +6,8 @@
 import type { Socket } from 'node:net'
 import { LinkedList } from './linked-list.js'
 
-interface Entry {
+/** An open socket's place in the list; its owner adds it, and removes it at the socket's 'close'. */
+export interface Entry {
   readonly socket: Socket
   prev: Entry | undefined
   next: Entry | undefined
@@ -21,11 +22,12 @@ export class OpenSockets {
     return this.#list.size
   }
 
-  /** Adds `socket` until its 'close'. */
-  add(socket: Socket): void {
-    const entry: Entry = { socket, prev: undefined, next: undefined }
+  add(entry: Entry): void {
     this.#list.add(entry)
-    socket.once('close', () => this.#list.remove(entry))
+  }
+
+  remove(entry: Entry): void {
+    this.#list.remove(entry)
   }
 
   /** Destroys every open socket; each leaves the list at its 'close'. */
