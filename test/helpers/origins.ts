@@ -1,6 +1,7 @@
 /** Origins started inside a test on 127.0.0.1, port 0, closed at teardown. */
 import { createServer, type IncomingMessage, type Server } from 'node:http'
-import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net'
+import { spawn } from 'node:child_process'
+import { connect, createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net'
 
 /** What a test needs from an origin: where it is and what it saw. */
 export interface HttpOrigin {
@@ -64,6 +65,24 @@ export async function startEchoOrigin(t: Teardown): Promise<{ port: number; conn
   })
   state.port = await listenOn(server, t)
   return state
+}
+
+/**
+ * A port on 127.0.0.1 where a connect hangs: the SYN goes unanswered, as with a firewall that drops it.
+ * A listener that never accepts (Node's servers accept by themselves, so a python3 child holds it) has a
+ * one-connection accept queue, filled here; the kernel drops every SYN after that.
+ */
+export async function startSilentOrigin(t: Teardown): Promise<number> {
+  const holder = spawn('python3', ['-c', "import socket, sys\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen(0)\nprint(s.getsockname()[1], flush=True)\nsys.stdin.read()"], { stdio: ['pipe', 'pipe', 'inherit'] })
+  t.teardown(() => holder.kill())
+  const port = await new Promise<number>((resolve, reject) => {
+    holder.once('error', reject)
+    holder.stdout.once('data', (line: Buffer) => resolve(Number(String(line).trim())))
+  })
+  const filler = connect(port, '127.0.0.1')
+  t.teardown(() => filler.destroy())
+  await new Promise<void>((resolve, reject) => filler.once('connect', resolve).once('error', reject))
+  return port
 }
 
 /** Listens on 127.0.0.1:0 and registers a teardown that also drops open connections. */

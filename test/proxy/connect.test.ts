@@ -8,7 +8,7 @@ import { watchedCount } from '../../proxy/deadline.js'
 import type { CloseEvent } from '../../proxy/events.js'
 import type { Lookup } from '../../proxy/resolver.js'
 import { closedPort, curl, openTunnel, readAll, readBytes } from '../helpers/clients.js'
-import { listenOn, startEchoOrigin, startHttpOrigin } from '../helpers/origins.js'
+import { listenOn, startEchoOrigin, startHttpOrigin, startSilentOrigin } from '../helpers/origins.js'
 import { openSocket, rawRequest } from '../helpers/raw-client.js'
 import { startStack } from '../helpers/start-stack.js'
 import { parseProm, sample } from './sinks/prom-text.js'
@@ -215,6 +215,20 @@ t.test('an allowed upstream whose port is closed is 502 upstream-unreachable', a
   t.equal(records.decisions().length, 1, 'one decision: the policy allowed it')
   t.match(records.last(), { 'guarded.verdict': 'allow', 'guarded.reason': 'allowed' })
   t.match(await records.waitForCloses(1), [{ 'guarded.outcome': 'upstream-error', 'error.type': 'GUARDED_UPSTREAM_UNREACHABLE' }])
+})
+
+t.test('an allowed upstream that never answers the SYN is 504 upstream-timeout once the connect timeout runs out', async (t) => {
+  const silent = await startSilentOrigin(t)
+  const { port, records } = await startStack(t, { policy: policy(), resolve: PINS, limits: { connectTimeoutMs: 300 } })
+  const started = performance.now()
+  const { response } = await tunnelTo(t, port, `origin.test:${silent}`)
+  const took = performance.now() - started
+  t.equal(response.status, 504)
+  t.equal(response.headers['x-guarded-decision'], 'upstream-timeout')
+  t.match(response.body, `connecting to 127.0.0.1:${silent} took longer than 300 ms`)
+  t.ok(took >= 300 && took < 300 + 500, `not before the limit, nor long after it (${took.toFixed(0)} ms)`)
+  t.match(records.decisions(), [{ 'guarded.verdict': 'allow', 'guarded.reason': 'allowed' }], 'one decision: the policy allowed it')
+  t.match(await records.waitForCloses(1), [{ 'guarded.outcome': 'upstream-error', 'error.type': 'GUARDED_UPSTREAM_TIMEOUT' }])
 })
 
 t.test('an allowed name that does not resolve is 502 upstream-unresolvable', async (t) => {
