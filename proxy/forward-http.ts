@@ -54,7 +54,11 @@ export function createHttpForwarder(limits: Limits): HttpForwarder {
   const agent = new Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', timeout: limits.idleTimeoutMs })
   const proxy = onFirstUse(async () => {
     const { default: httpProxy } = await import('http-proxy')
-    return httpProxy.createProxyServer({ agent, xfwd: false, proxyTimeout: limits.idleTimeoutMs, ignorePath: false })
+    const server = httpProxy.createProxyServer({ agent, xfwd: false, proxyTimeout: limits.idleTimeoutMs, ignorePath: false })
+    // http-proxy puts no time limit on a WebSocket's connect: a destination that drops SYNs would hold
+    // the client, unanswered and unrecorded, until the kernel gave up (about two minutes).
+    server.on('proxyReqWs', (request: ClientRequest) => limitConnect(request, limits.connectTimeoutMs))
+    return server
   })
   return {
     web: (req, res, address, port) => {
@@ -101,6 +105,15 @@ function upgrade(proxy: Server, agent: Agent, req: IncomingMessage, socket: Dupl
       if ((socket as Socket).bytesWritten === 0) writeRefusalToSocket(socket, renderRefusal(error.reason, { detail: error.message }))
       done(result(0, 0, false, error))
     })
+  })
+}
+
+/** Fails `request` with a timeout (which upstreamError maps to upstream-timeout) unless its socket connects within `ms`. */
+function limitConnect(request: ClientRequest, ms: number): void {
+  request.once('socket', (socket: Socket) => {
+    if (!socket.connecting) return
+    const timer = setTimeout(() => request.destroy(Object.assign(new Error(`connecting took longer than ${ms} ms`), { code: 'ETIMEDOUT' })), ms)
+    socket.once('connect', () => clearTimeout(timer)).once('close', () => clearTimeout(timer))
   })
 }
 

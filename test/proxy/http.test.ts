@@ -8,7 +8,7 @@ import t, { type Test } from 'tap'
 import { ProxyAgent, request } from 'undici'
 import { REASONS } from '../../policy/reasons.js'
 import { closedPort, curl, readBytes } from '../helpers/clients.js'
-import { startHttpOrigin } from '../helpers/origins.js'
+import { startHttpOrigin, startSilentOrigin } from '../helpers/origins.js'
 import { openSocket, parseResponse, rawRequest, readUntilQuiet, type RawResponse } from '../helpers/raw-client.js'
 import { startStack } from '../helpers/start-stack.js'
 
@@ -420,6 +420,27 @@ t.test('a WebSocket upgrade to an allowed origin whose port is closed is 502 ups
   t.equal(res.status, 502)
   t.equal(res.headers['x-guarded-decision'], 'upstream-unreachable')
   t.match(await records.waitForCloses(1), [{ 'record.kind': 'upgrade', 'guarded.outcome': 'upstream-error' }])
+})
+
+t.test('an allowed origin that never answers the SYN is 504 upstream-timeout near the connect timeout, for a request and a WebSocket upgrade', async (t) => {
+  const silent = await startSilentOrigin(t)
+  const { port, records } = await startStack(t, { policy: POLICY, resolve: PINS, limits: { connectTimeoutMs: 300 } })
+  const upgrade = 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n'
+  // undici times a request's connect on its own coarse timer, which fires up to about a second late.
+  for (const [kind, extra, slackMs] of [['http', '', 1_500], ['upgrade', upgrade, 500]] as const) {
+    const started = performance.now()
+    const res = await raw(port, `GET http://origin.test:${silent}/ HTTP/1.1\r\nHost: origin.test:${silent}\r\n${extra}\r\n`)
+    const took = performance.now() - started
+    t.equal(res.status, 504, kind)
+    t.equal(res.headers['x-guarded-decision'], 'upstream-timeout', kind)
+    t.match(res.body, `127.0.0.1:${silent} did not answer in time`, kind)
+    t.ok(took >= 300 && took < 300 + slackMs, `${kind}: not before the limit, nor long after it (${took.toFixed(0)} ms)`)
+  }
+  t.match(records.decisions(), [{ 'guarded.verdict': 'allow' }, { 'guarded.verdict': 'allow' }], 'the policy allowed both')
+  t.match(await records.waitForCloses(2), [
+    { 'record.kind': 'http', 'guarded.outcome': 'upstream-error', 'error.type': 'GUARDED_UPSTREAM_TIMEOUT' },
+    { 'record.kind': 'upgrade', 'guarded.outcome': 'upstream-error', 'error.type': 'GUARDED_UPSTREAM_TIMEOUT' },
+  ])
 })
 
 t.test('a plain-HTTP request to the proxy itself is proxy-loop', async (t) => {
