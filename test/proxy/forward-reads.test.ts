@@ -1,6 +1,6 @@
 /**
  * forwardReads' buffer rules, driven read by read. The end-to-end check (concurrent downloads byte for byte) is in
- * connect.test.ts; here each rule is hit deterministically, with a client whose writes stay queued until released.
+ * tunnel.test.ts; here each rule is hit deterministically, with a client whose writes stay queued until released.
  */
 import type { Socket } from 'node:net'
 import { Writable } from 'node:stream'
