@@ -133,10 +133,9 @@ function firstBytesRead(t: Tunnel, closed: boolean): void {
 function closedEarly(t: Tunnel): void {
   const upstream = t.upstream!
   const outcome = t.timedOut ? 'timeout' : upstream.destroyed || upstream.readableEnded ? 'upstream-closed' : 'client-closed'
-  Object.assign(t.record, { bytesSent: upstream.bytesWritten, bytesReceived: upstream.bytesRead, outcome })
+  t.finishCarried(outcome) // the byte counts are read before the upstream is destroyed
   upstream.destroy()
   t.client.end()
-  t.finish()
 }
 
 function onClientData(this: TunnelSocket, chunk: Buffer): void {

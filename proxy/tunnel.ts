@@ -60,6 +60,16 @@ export class Tunnel {
     emitDecision(this.ctx.events, this.record, 'allow', this.record.decision?.reason ?? 'allowed')
   }
 
+  /** Fills the record with the bytes the upstream carried and how the tunnel ended, then emits it. */
+  finishCarried(outcome: Outcome): void {
+    const upstream = this.upstream!
+    this.record.bytesSent = upstream.bytesWritten
+    this.record.bytesReceived = upstream.bytesRead
+    this.record.outcome = outcome
+    if (this.errorType) this.record.errorType = this.errorType
+    this.finish()
+  }
+
   /** Emits the close record, once. */
   finish(): void {
     if (this.phase === 'done') return
@@ -113,9 +123,7 @@ export function passUpstreamEnd(t: Tunnel): void {
 export function sideClosed(t: Tunnel, side: 'client' | 'upstream'): void {
   if (!(side === 'client' ? t.clientEnded : t.upstreamEnded)) teardown(t, side === 'client' ? 'client-closed' : 'upstream-closed')
   if (--t.open > 0) return
-  const upstream = t.upstream!
-  Object.assign(t.record, { bytesSent: upstream.bytesWritten, bytesReceived: upstream.bytesRead, outcome: t.outcome ?? 'completed', errorType: t.errorType })
-  t.finish()
+  t.finishCarried(t.outcome ?? 'completed')
 }
 
 /** Ends both sides at once: an error, the idle limit, or a side gone. The first reason given is the outcome. */
