@@ -33,6 +33,8 @@ import { refuseOpenTunnel } from './tls-refuse-tunnel.js'
 import { carry, passClientEnd, passUpstreamEnd, sideClosed, startCarrying, teardown, TUNNEL, Tunnel, type TunnelSocket } from './tunnel.js'
 
 const ESTABLISHED = 'HTTP/1.1 200 Connection established\r\n\r\n'
+/** Where a ClientHello is required when the policy names no `tls_ports`. */
+const DEFAULT_TLS_PORTS: readonly number[] = [443]
 /** What the handler reads of a CONNECT request: Node's IncomingMessage, or the head read-connect-head.ts took. */
 export type ConnectRequest = Pick<IncomingMessage, 'url' | 'headers'>
 
@@ -79,7 +81,7 @@ function admitted(t: Tunnel, admission: Admission): void {
 }
 
 function connectTimedOut(t: Tunnel): void {
-  allowThenFail(t, new UpstreamError('GUARDED_UPSTREAM_TIMEOUT', `connecting to ${t.record.peerAddress}:${t.record.destination!.port} took longer than ${t.limit!.ms} ms`))
+  allowThenFail(t, new UpstreamError('GUARDED_UPSTREAM_TIMEOUT', `connecting to ${t.record.peerAddress}:${t.record.destination!.port} took longer than ${t.ctx.limits.connectTimeoutMs} ms`))
 }
 
 /** TLS inspection reads the client socket itself; the tunnel's listeners step aside. */
@@ -119,7 +121,7 @@ function firstBytesRead(t: Tunnel, closed: boolean): void {
   const upstream = t.upstream!
   const destination = record.destination!
   const seen = { hello: t.hello!, length: t.first.length }
-  const check = checkClientHello(seen, destination, (t.ctx.policy.current.tlsPorts ?? [443]).includes(destination.port))
+  const check = checkClientHello(seen, destination, (t.ctx.policy.current.tlsPorts ?? DEFAULT_TLS_PORTS).includes(destination.port))
   if (!check.ok && !closed) {
     upstream.destroy()
     return refuse(t, check.reason, { destination, detail: check.detail }, refuseOpenTunnel(client, seen, check.reason))
