@@ -54,6 +54,11 @@ const STATUS_FD = 3
 const SECCOMP_FD = 4
 const CONTROL_FD = 5
 
+/** How long a called-off sandbox has to end by itself before bwrap is killed. */
+export const CANCEL_GRACE_MS = 3000
+/** How long the sandbox's pipes may outlive bwrap before the wait for them ends. */
+export const ORPHAN_GRACE_MS = 2000
+
 /** Start the sandbox for `plan`, with `command` held back until `run`. Throws only when it cannot even try. */
 export function startSandbox(plan: SandboxPlan, command: readonly string[], opts: RunOptions): StartedSandbox {
   if (!plan.sandboxed) throw new Error('GUARDED_NO_SANDBOX_PLAN: use runUnconfined for --no-sandbox')
@@ -81,9 +86,12 @@ export function startSandbox(plan: SandboxPlan, command: readonly string[], opts
     },
     async cancel() {
       if (went) return
-      control.end() // no go: the init exits without starting the agent
-      child.kill('SIGKILL') // and --die-with-parent takes the whole sandbox down at once
-      await finish()
+      // No go: the init exits without starting the agent, and the sandbox with it. bwrap is not
+      // killed first: killed between creating its sandbox and releasing it, bwrap leaves the
+      // sandbox blocked for good. Only a sandbox that has not ended by the grace is killed.
+      control.end()
+      const kill = setTimeout(() => child.kill('SIGKILL'), CANCEL_GRACE_MS)
+      await finish().finally(() => clearTimeout(kill))
     },
   }
 }
@@ -145,7 +153,21 @@ function waitForExit(child: ChildProcess): Promise<RunResult> {
       resolve({ code: 127, signal: null })
     })
     child.once('close', (code, signal) => resolve(parseStatus(status) ?? { code, signal }))
+    child.once('exit', () => {
+      const abandon = setTimeout(abandonPipes, ORPHAN_GRACE_MS, child)
+      child.once('close', () => clearTimeout(abandon))
+    })
   })
+}
+
+/**
+ * bwrap ended, yet the far ends of the sandbox's pipes are still held, so 'close' would never come.
+ * Only the sandbox's first process can hold them then: bwrap died of a signal between creating it
+ * and releasing it, and it waits for good. Stop waiting for it, and say so.
+ */
+function abandonPipes(child: ChildProcess): void {
+  process.stderr.write(`guarded-run: bwrap (pid ${child.pid}) died while starting its sandbox; the sandbox's first process, also named bwrap, is left waiting and can be killed\n`)
+  for (const stream of child.stdio) stream?.destroy()
 }
 
 /** While the agent runs: TERM and HUP end it; terminal ^C/^\ already reached the agent unless it has its own session. */
