@@ -36,7 +36,7 @@ function row(label: string, cells: readonly string[], verdict = ''): string {
 const under = (limit: number, unit: string): Goal => ({ bound: 'max', limit, goal: `<${limit} ${unit}` })
 
 function approvalLines(a: ApprovalFigures): string[] {
-  return ['', `approvals (issue 3): ${a.settled} plain-HTTP requests parked one at a time, each allowed once via POST /v1/approvals/{id}`,
+  return ['', `approvals (issue 3): ${a.settled} plain-HTTP requests parked one at a time, each allowed once via POST /v1/approvals/{id}, after ${a.warmup} unrecorded`,
     row('decision sent → first response byte p50, ms', [num(a.p50Ms, 2)], judge(a.p50Ms, under(5, 'ms'))),
     row('decision sent → first response byte p99, ms', [num(a.p99Ms, 2)], judge(a.p99Ms, under(5, 'ms'))),
     row(`memory per parked CONNECT (${a.parked} parked), KiB`, [num(a.bytesPerParked / 1024, 1)])]

@@ -59,7 +59,9 @@ export interface ClassifyFigures {
 
 /** Approval figures (issue 3): decision-to-first-byte times and the memory of parked requests. */
 export interface ApprovalFigures {
-  /** Requests parked and settled one at a time. */
+  /** Requests parked and settled one at a time before the recorded ones, and not recorded. */
+  readonly warmup: number
+  /** Requests parked and settled one at a time, recorded. */
   readonly settled: number
   /** From sending the allow to the parked client's first response byte. */
   readonly p50Ms: number

@@ -14,8 +14,9 @@ t.test('a ceiling passes only strictly under it; a floor passes at it', async t 
 })
 
 t.test('approvals: p50 and p99 judged against 5 ms, memory per parked request in KiB', async t => {
-  const lines = formatSections({ approvals: { settled: 20, p50Ms: 1.5, p99Ms: 7, parked: 1000, bytesPerParked: 4096 } })
+  const lines = formatSections({ approvals: { warmup: 100, settled: 20, p50Ms: 1.5, p99Ms: 7, parked: 1000, bytesPerParked: 4096 } })
   t.equal(lines[0], '', 'a section starts with a blank line')
+  t.match(lines[1], /^approvals \(issue 3\): 20 plain-HTTP requests .* after 100 unrecorded$/, 'the heading says how many were recorded, and after how many')
   t.match(lineOf(lines, 'decision sent → first response byte p50'), /1\.50\s+<5 ms\s+PASS$/)
   t.match(lineOf(lines, 'decision sent → first response byte p99'), /7\.00\s+<5 ms\s+BELOW$/)
   t.match(lineOf(lines, 'memory per parked CONNECT (1000 parked)'), /4\.0$/)

@@ -46,7 +46,7 @@ t.test('a proxy core shared with other processes is called out', async t => {
 t.test('the sections with absolute targets follow the comparison, and the notes come last', async t => {
   const out = formatReport({
     paths: { direct: figures(1000, 10000, 100000) },
-    approvals: { settled: 20, p50Ms: 1, p99Ms: 2, parked: 1000, bytesPerParked: 2048 },
+    approvals: { warmup: 100, settled: 20, p50Ms: 1, p99Ms: 2, parked: 1000, bytesPerParked: 2048 },
     notes: ['TLS inspection: not measured: boom'],
   })
   t.match(out, /approvals \(issue 3\)[^]*PASS[^]*\n\nnote: TLS inspection: not measured: boom$/)
