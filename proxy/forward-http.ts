@@ -10,6 +10,7 @@ import type { Socket } from 'node:net'
 import { Readable, type Duplex } from 'node:stream'
 import type Server from 'http-proxy'
 import type { Dispatcher } from 'undici'
+import { after } from './deadline.js'
 import { UpstreamError } from './errors.js'
 import type { Outcome } from './events.js'
 import { stripHopByHop } from './hop-by-hop.js'
@@ -112,8 +113,8 @@ function upgrade(proxy: Server, agent: Agent, req: IncomingMessage, socket: Dupl
 function limitConnect(request: ClientRequest, ms: number): void {
   request.once('socket', (socket: Socket) => {
     if (!socket.connecting) return
-    const timer = setTimeout(() => request.destroy(Object.assign(new Error(`connecting took longer than ${ms} ms`), { code: 'ETIMEDOUT' })), ms)
-    socket.once('connect', () => clearTimeout(timer)).once('close', () => clearTimeout(timer))
+    const limit = after(ms, () => request.destroy(Object.assign(new Error(`connecting took longer than ${ms} ms`), { code: 'ETIMEDOUT' })))
+    socket.once('connect', () => limit.cancel()).once('close', () => limit.cancel())
   })
 }
 
