@@ -13,8 +13,8 @@ import { startOtlpReceiver } from './start-otlp-receiver.js'
 import { startProxy, type GuardedProxy } from './start-proxy.js'
 import type { Origin, PhaseResult, SinkFigures, Tools } from './types.js'
 
-/** Rounds per side, and the first round's warm-up: V8 takes several seconds under load to settle here. */
-export const SINK_ROUNDS = { rounds: 3, firstWarmup: 8 } as const
+/** Rounds per side, and the first round's warm-up: plain HTTP takes about 10 s of load to settle (see PHASE). */
+export const SINK_ROUNDS = { rounds: 5, firstWarmup: 12 } as const
 
 /** One plain-HTTP round against `proxy`. */
 async function round(tools: Tools, origin: Origin, proxy: GuardedProxy, warmup: number): Promise<PhaseResult> {
