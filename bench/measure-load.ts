@@ -13,10 +13,10 @@ export const ORIGIN_NAME = 'origin.bench.test'
  * other, and each figure is the median of the rounds: background load on a shared machine then
  * lands on all paths alike instead of on whichever ran during it. Before the first round each proxy
  * carries `jitWarmup` seconds of unrecorded load, so what is measured is a running proxy, not V8
- * compiling it (Squid needs none). Measured second by second from a fresh start, our CONNECT rate
- * climbs for 5 to 10 s and plain HTTP for about 10 s; with 6 s of warm-up the first of three rounds
- * often ran below the other two and decided the median. Five rounds after 12 s each: a slow round,
- * first or not, no longer sets the figure.
+ * compiling it (Squid needs none). Measured second by second from a fresh start, our CONNECT and
+ * plain-HTTP rates climb for up to 10 s; with 6 s of warm-up the first of three rounds often ran
+ * below the other two and decided the median. Hence 12 s of warm-up, then five rounds, so that one
+ * slow round, first or not, does not set the figure.
  */
 export const PHASE = { seconds: 3, warmup: 1, clients: 32, rounds: 5, jitWarmup: 12 } as const
 
