@@ -59,7 +59,7 @@ export function createSpanSink(options: SpanSinkOptions): SpanSink | undefined {
   const config = readOtlpConfig(options)
   if (!config) return undefined
   const settings = batchSettings(options.env)
-  const queue = new CountedQueue(otlpExporter(config), settings)
+  const queue = new CountedQueue(otlpExporter(config, settings), settings)
   // Not a tracer provider: nothing else in the proxy makes spans, and the proxy is a library inside
   // guarded-run, where a globally registered provider would not be ours to take.
   const origin: SpanOrigin = { resource: resourceFromAttributes(config.resource), instrumentationScope: { name: 'guarded' } }
@@ -111,9 +111,15 @@ class CountedQueue {
   }
 }
 
-/** OTLP/HTTP with the SDK's transport and our encoder; the same requests OTLPTraceExporter sends. */
-function otlpExporter(config: OtlpConfig): SpanExporter {
-  const http = convertLegacyHttpOptions({ url: config.url, headers: { ...config.headers }, ...(config.timeoutMillis && { timeoutMillis: config.timeoutMillis }) },
+/**
+ * OTLP/HTTP with the SDK's transport and our encoder; the same requests OTLPTraceExporter sends.
+ * The processor exports one batch at a time, but a flush (and shutdown) sends the whole backlog at
+ * once; the transport refuses exports past its limit of 30 at a time, which lost every span past
+ * the 30th batch of a backlog (issue 4). Its limit here is as many batches as the queue can hold.
+ */
+function otlpExporter(config: OtlpConfig, settings: BatchSettings): SpanExporter {
+  const concurrencyLimit = Math.ceil(settings.maxQueueSize / settings.maxExportBatchSize) + 1 // + the batch already out
+  const http = convertLegacyHttpOptions({ url: config.url, headers: { ...config.headers }, concurrencyLimit, ...(config.timeoutMillis && { timeoutMillis: config.timeoutMillis }) },
     'TRACES', 'v1/traces', { 'Content-Type': 'application/json' })
   const serializer = {
     // Only our sink feeds this exporter, so every span is a RecordSpan.

@@ -197,6 +197,20 @@ t.test('a full export queue drops new spans and counts them; so does an export t
   t.equal(spans.dropped(), 3, 'a batch the collector took is not counted')
 })
 
+t.test('a flush sends a deep backlog whole: no batch is refused for being one export too many', async (t) => {
+  const collector = await startHeldCollector(t)
+  const spans = start(t, { endpoint: collector.url, env: {} })
+  // The first full batch goes out at once and is held; the rest wait in the queue for the flush.
+  for (let i = 0; i < 10_000; i++) ended(spans, String(i))
+  await until('the first export', () => collector.held() === 1)
+  const flushed = spans.flush()
+  await until('every batch of the backlog', () => collector.held() === Math.ceil(10_000 / 256))
+  t.equal(spans.dropped(), 0, 'nothing refused on the way out')
+  collector.answer(200)
+  await flushed
+  t.equal(spans.dropped(), 0, 'and nothing lost once the collector answered')
+})
+
 t.test('OTEL_BSP_* must be positive whole numbers', async (t) => {
   t.throws(() => createSpanSink({ endpoint: 'http://127.0.0.1:4318', env: { OTEL_BSP_MAX_QUEUE_SIZE: 'lots' } }), /OTEL_BSP_MAX_QUEUE_SIZE must be a positive whole number/)
   t.throws(() => createSpanSink({ endpoint: 'http://127.0.0.1:4318', env: { OTEL_BSP_SCHEDULE_DELAY: '-5' } }), /OTEL_BSP_SCHEDULE_DELAY/)
