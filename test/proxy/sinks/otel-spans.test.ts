@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { ProxyAgent, request } from 'undici'
 import { createEventBus, type DecisionEvent } from '../../../proxy/events.js'
-import { createSpanSink, type SpanSink, type SpanSinkOptions } from '../../../proxy/sinks/otel-spans.js'
+import { batchSettings, createSpanSink, type SpanSink, type SpanSinkOptions } from '../../../proxy/sinks/otel-spans.js'
 import { close, decision } from './events.js'
 import { startEventsStack } from '../../helpers/events-stack.js'
 import { startHttpOrigin } from '../../helpers/origins.js'
@@ -204,7 +204,8 @@ t.test('a flush sends a deep backlog whole: no batch is refused for being one ex
   for (let i = 0; i < 10_000; i++) ended(spans, String(i))
   await until('the first export', () => collector.held() === 1)
   const flushed = spans.flush()
-  await until('every batch of the backlog', () => collector.held() === Math.ceil(10_000 / 256))
+  const batches = Math.ceil(10_000 / batchSettings({}).maxExportBatchSize)
+  await until('every batch of the backlog', () => collector.held() === batches)
   t.equal(spans.dropped(), 0, 'nothing refused on the way out')
   collector.answer(200)
   await flushed
