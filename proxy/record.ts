@@ -66,15 +66,15 @@ export function emitDecision(events: EventBus, record: ConnectionRecord, verdict
   }
   if (record.peerAddress) event['network.peer.address'] = record.peerAddress
   if (record.method) event['http.request.method'] = record.method
-  if (record.path !== undefined) event['url.path'] = record.path
   if (record.decision) event['guarded.classification'] = record.decision.classification
   if (record.wouldVerdict) event['guarded.would_verdict'] = record.wouldVerdict
   if (record.decision?.rule) event['guarded.rule'] = record.decision.rule.pattern
-  if (record.approval) {
-    if (record.approval.by !== undefined) event['guarded.approval.by'] = record.approval.by
-    if (record.approval.scope !== undefined) event['guarded.approval.scope'] = record.approval.scope
-    event['guarded.approval.latency_ms'] = record.approval.latencyMs
-  }
+  if (record.approval?.by !== undefined) event['guarded.approval.by'] = record.approval.by
+  if (record.approval?.scope !== undefined) event['guarded.approval.scope'] = record.approval.scope
+  // What varies from one request to the next comes last: the sinks reuse the text of everything above
+  // for a destination's next record (sinks/shared-fragment.ts).
+  if (record.path !== undefined) event['url.path'] = record.path
+  if (record.approval) event['guarded.approval.latency_ms'] = record.approval.latencyMs
   if (record.traceParent) event['trace.parent'] = record.traceParent
   record.emitted = event
   events.emit(event)

@@ -6,7 +6,7 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises'
 import { write as writeFd } from 'node:fs'
 import { promisify } from 'node:util'
 import type { Gate, ProxyEvent, Sink } from '../events.js'
-import { auditLine } from './audit-line.js'
+import { auditLines } from './audit-lines.js'
 import { AuditQueue } from './audit-queue.js'
 
 /** Audit log settings. */
@@ -45,7 +45,7 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
   const toStdout = options.path === '-'
   let file = await openFile(options.path)
   let size = file ? (await file.stat()).size : 0
-  const queue = new AuditQueue(BATCH, (record) => auditLine(record, options.redactPromptText))
+  const queue = new AuditQueue(BATCH, auditLines(options.redactPromptText))
   // The batch being written; after an error its unwritten tail is retried, so no line is torn or doubled.
   let pending: { data: Buffer; records: number } | undefined
   let writing: Promise<void> | undefined

@@ -12,7 +12,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources'
 import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-node'
 import { ConfigError } from '../errors.js'
 import type { DecisionEvent, ProxyEvent, Sink } from '../events.js'
-import { encodeSpans } from './encode-spans.js'
+import { spanEncoder } from './span-encoder.js'
 import { readOtlpConfig, type OtlpConfig } from './otlp-config.js'
 import { RecordSpan, type SpanOrigin } from './record-span.js'
 
@@ -121,9 +121,10 @@ function otlpExporter(config: OtlpConfig, settings: BatchSettings): SpanExporter
   const concurrencyLimit = Math.ceil(settings.maxQueueSize / settings.maxExportBatchSize) + 1 // + the batch already out
   const http = convertLegacyHttpOptions({ url: config.url, headers: { ...config.headers }, concurrencyLimit, ...(config.timeoutMillis && { timeoutMillis: config.timeoutMillis }) },
     'TRACES', 'v1/traces', { 'Content-Type': 'application/json' })
+  const encode = spanEncoder()
   const serializer = {
     // Only our sink feeds this exporter, so every span is a RecordSpan.
-    serializeRequest: (spans: ReadableSpan[]) => encodeSpans(spans.filter((span): span is RecordSpan => span instanceof RecordSpan)),
+    serializeRequest: (spans: ReadableSpan[]) => encode(spans.filter((span): span is RecordSpan => span instanceof RecordSpan)),
     // A partial success names what the collector rejected; the transport logs it.
     deserializeResponse: (data: Uint8Array): object => (data.length === 0 ? {} : (JSON.parse(Buffer.from(data).toString('utf8')) as object)),
   }

@@ -87,3 +87,22 @@ export function everyCloseKey(id = 'all-keys'): Required<CloseEvent> {
     'error.type': 'ECONNRESET',
   }
 }
+
+/**
+ * `base` with one key changed, for every key but `type`: a new value, and for keys a decision may
+ * lack, the key left out. A writer that reuses text from an earlier record must show each change.
+ */
+export function oneKeyChanged(base: Required<DecisionEvent>): [string, DecisionEvent][] {
+  const variants: [string, DecisionEvent][] = []
+  for (const [key, value] of Object.entries(base)) {
+    if (key === 'type') continue
+    variants.push([`${key} changed`, { ...base, [key]: typeof value === 'number' ? value + 1 : `${value}-changed` }])
+    if (!REQUIRED_DECISION_KEYS.has(key)) {
+      const { [key as keyof DecisionEvent]: _left, ...without } = base
+      variants.push([`${key} left out`, without as DecisionEvent])
+    }
+  }
+  return variants
+}
+
+const REQUIRED_DECISION_KEYS = new Set(['time', 'record.id', 'record.kind', 'session.id', 'client.address', 'guarded.verdict', 'guarded.reason'])

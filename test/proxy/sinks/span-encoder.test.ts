@@ -4,9 +4,9 @@ import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import t from 'tap'
 import type { CloseEvent, DecisionEvent } from '../../../proxy/events.js'
-import { encodeSpans } from '../../../proxy/sinks/encode-spans.js'
+import { spanEncoder } from '../../../proxy/sinks/span-encoder.js'
 import { RecordSpan, type SpanOrigin } from '../../../proxy/sinks/record-span.js'
-import { close, decision, everyCloseKey, everyDecisionKey } from './events.js'
+import { close, decision, everyCloseKey, everyDecisionKey, oneKeyChanged } from './events.js'
 
 const origin: SpanOrigin = {
   resource: resourceFromAttributes({ 'service.name': 'guarded-test', 'deployment.environment': 'ci "quoted"', 'k8s.pod.uid': 'é' }),
@@ -15,6 +15,8 @@ const origin: SpanOrigin = {
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
 
 const EVERY_DECISION_KEY = everyDecisionKey()
+/** A request body from an encoder of its own, so nothing is reused from another batch. */
+const encodeSpans = (spans: RecordSpan[]): Uint8Array => spanEncoder()(spans)
 const EVERY_CLOSE_KEY = everyCloseKey()
 
 interface Otlp {
@@ -58,4 +60,13 @@ t.test('the prompt text never leaves, its hash does', async (t) => {
   const json = JSON.stringify(text)
   t.notMatch(json, /hunter2/)
   t.match(json, createHash('sha256').update('fix the build; the token is hunter2').digest('hex'))
+})
+
+t.test('a span whose record differs from the one before in any key is written with its own values', async (t) => {
+  const encode = spanEncoder()
+  const span = (event: DecisionEvent): RecordSpan => new RecordSpan(event, EVERY_CLOSE_KEY, origin)
+  for (const [why, changed] of oneKeyChanged(EVERY_DECISION_KEY)) {
+    const spans = [span(EVERY_DECISION_KEY), span(changed)]
+    t.same(normalised(encode(spans)), normalised(JsonTraceSerializer.serializeRequest(spans)), why)
+  }
 })

@@ -1,13 +1,17 @@
 /** The audit line writer against JSON.stringify: the same JSON for every key and every awkward string. */
 import t from 'tap'
-import { auditLine } from '../../../proxy/sinks/audit-line.js'
+import type { ProxyEvent } from '../../../proxy/events.js'
+import { auditLines } from '../../../proxy/sinks/audit-lines.js'
 import { jsonNumber, jsonString } from '../../../proxy/sinks/json-text.js'
-import { close, decision, everyCloseKey, everyDecisionKey } from './events.js'
+import { close, decision, everyCloseKey, everyDecisionKey, oneKeyChanged } from './events.js'
 
 const EVERY_DECISION_KEY = everyDecisionKey()
 const EVERY_CLOSE_KEY = everyCloseKey()
 
 const parsed = (line: string): unknown => JSON.parse(line)
+/** One record's line from a writer of its own, so nothing is reused from another record. */
+const auditLine = (event: ProxyEvent, redact: boolean): string => auditLines(redact)(event)
+const asStringified = (event: ProxyEvent): unknown => JSON.parse(JSON.stringify({ schema: 'guarded.audit/v1', ...event }))
 
 t.test('writes every key of a decision and a close, as JSON.stringify of the record would', async (t) => {
   for (const event of [EVERY_DECISION_KEY, EVERY_CLOSE_KEY, decision('few', { 'guarded.prompt.id': undefined }), close('plain')]) {
@@ -56,4 +60,18 @@ t.test('numbers come out as JSON.stringify writes them, null for what JSON canno
     t.equal(jsonNumber(value), JSON.stringify(value), String(value))
   }
   t.same(parsed(auditLine(close('n', { 'guarded.duration_ms': NaN }), false)), { ...JSON.parse(JSON.stringify({ schema: 'guarded.audit/v1', ...close('n') })), 'guarded.duration_ms': null })
+})
+
+t.test('a record that differs from the one before in any key is written with its own values', async (t) => {
+  const write = auditLines(false)
+  for (const [why, changed] of oneKeyChanged(EVERY_DECISION_KEY)) {
+    t.same(parsed(write(EVERY_DECISION_KEY)), asStringified(EVERY_DECISION_KEY), `before: ${why}`)
+    t.same(parsed(write(changed)), asStringified(changed), why)
+  }
+})
+
+t.test('records to many destinations, each after a record to another', async (t) => {
+  const write = auditLines(false)
+  const records = Array.from({ length: 600 }, (_, i) => decision(`r${i}`, { 'server.address': `host-${i % 300}.test`, 'guarded.prompt.id': `p${i % 7}` }))
+  for (const record of records) t.same(parsed(write(record)), asStringified(record), record['record.id'])
 })

@@ -3,20 +3,30 @@
  * `JSON.stringify({ schema, ...event })` copied every record and walked it key by key, most of the
  * audit log's cost under load (issue 4); this writes the same JSON for a fraction. Values from our
  * closed sets (kinds, verdicts, reasons, outcomes) need no escaping and get none.
- * test/proxy/sinks/audit-line.test.ts holds a record with every key, so a key added to the events
+ * test/proxy/sinks/audit-lines.test.ts holds a record with every key, so a key added to the events
  * fails there until it is written here.
  */
 import type { CloseEvent, DecisionEvent, ProxyEvent } from '../events.js'
 import { jsonNumber as num, jsonString as str } from './json-text.js'
+import { SharedFragments } from './shared-fragment.js'
 
-/** The JSON Lines text of `event`, newline included; `redact` leaves the prompt text out. */
-export function auditLine(event: ProxyEvent, redact: boolean): string {
-  return event.type === 'decision' ? decisionLine(event, redact) : closeLine(event)
+/** A writer of JSON Lines text, one record at a time; `redact` leaves the prompt text out. */
+export function auditLines(redact: boolean): (event: ProxyEvent) => string {
+  const shared = new SharedFragments((e) => sharedFields(e, redact))
+  return (event) => (event.type === 'decision' ? decisionLine(event, shared) : closeLine(event))
 }
 
-function decisionLine(e: DecisionEvent, redact: boolean): string {
-  let line = '{"schema":"guarded.audit/v1","type":"decision","time":' + str(e.time) + ',"record.id":' + str(e['record.id']) + ',"record.kind":"' + e['record.kind']
-  line += '","session.id":' + str(e['session.id']) + ',"client.address":' + str(e['client.address']) + ',"guarded.verdict":"' + e['guarded.verdict'] + '","guarded.reason":"' + e['guarded.reason'] + '"'
+function decisionLine(e: DecisionEvent, shared: SharedFragments): string {
+  let line = '{"schema":"guarded.audit/v1","type":"decision","time":' + str(e.time) + ',"record.id":' + str(e['record.id']) + shared.of(e)
+  line = optStr(line, ',"url.path":', e['url.path'])
+  line = optNum(line, ',"guarded.approval.latency_ms":', e['guarded.approval.latency_ms'])
+  return optStr(line, ',"trace.parent":', e['trace.parent']) + '}\n'
+}
+
+/** From record.kind to the approval's scope: the same for a session's requests to one destination. */
+function sharedFields(e: DecisionEvent, redact: boolean): string {
+  let line = ',"record.kind":"' + e['record.kind'] + '","session.id":' + str(e['session.id']) + ',"client.address":' + str(e['client.address'])
+  line += ',"guarded.verdict":"' + e['guarded.verdict'] + '","guarded.reason":"' + e['guarded.reason'] + '"'
   line = optStr(line, ',"guarded.prompt.id":', e['guarded.prompt.id'])
   line = optWord(line, ',"guarded.prompt.source":', e['guarded.prompt.source'])
   if (!redact) line = optStr(line, ',"guarded.prompt.text":', e['guarded.prompt.text'])
@@ -24,14 +34,11 @@ function decisionLine(e: DecisionEvent, redact: boolean): string {
   line = optNum(line, ',"server.port":', e['server.port'])
   line = optStr(line, ',"network.peer.address":', e['network.peer.address'])
   line = optStr(line, ',"http.request.method":', e['http.request.method'])
-  line = optStr(line, ',"url.path":', e['url.path'])
   line = optWord(line, ',"guarded.classification":', e['guarded.classification'])
   line = optWord(line, ',"guarded.would_verdict":', e['guarded.would_verdict'])
   line = optStr(line, ',"guarded.rule":', e['guarded.rule'])
   line = optStr(line, ',"guarded.approval.by":', e['guarded.approval.by'])
-  line = optStr(line, ',"guarded.approval.scope":', e['guarded.approval.scope'])
-  line = optNum(line, ',"guarded.approval.latency_ms":', e['guarded.approval.latency_ms'])
-  return optStr(line, ',"trace.parent":', e['trace.parent']) + '}\n'
+  return optStr(line, ',"guarded.approval.scope":', e['guarded.approval.scope'])
 }
 
 function closeLine(e: CloseEvent): string {

@@ -3,7 +3,7 @@
  * written straight from the records. The SDK's serializer first turned every span into a tree of
  * small objects (an attribute was `{ key, value: { stringValue } }`) and then stringified the tree:
  * about 13 µs a span here, the largest single cost of the span sink (issue 4); its protobuf
- * serializer was no cheaper. test/proxy/sinks/encode-spans.test.ts checks this output against the
+ * serializer was no cheaper. test/proxy/sinks/span-encoder.test.ts checks this output against the
  * SDK's for the same spans, so the two cannot drift apart.
  */
 import type { Attributes } from '@opentelemetry/api'
@@ -11,6 +11,7 @@ import type { CloseEvent, DecisionEvent } from '../events.js'
 import { Bytes } from './bytes.js'
 import { jsonNumber, jsonString } from './json-text.js'
 import { promptHash, type RecordSpan, type SpanOrigin } from './record-span.js'
+import { SharedFragments } from './shared-fragment.js'
 
 // OTLP span flags: the W3C flags in the low byte, then "we know whether the parent is remote" and "it is".
 const HAS_IS_REMOTE = 0x100
@@ -18,25 +19,28 @@ const IS_REMOTE = 0x200
 // The API's SpanKind is OTLP's minus one (OTLP keeps 0 for unspecified).
 const OTLP_KIND_OFFSET = 1
 
-/** The request body: the spans grouped by resource and scope (one group in practice: a sink's spans share both). */
-export function encodeSpans(spans: readonly RecordSpan[]): Uint8Array {
-  const groups = new Map<SpanOrigin, RecordSpan[]>()
-  for (const span of spans) {
-    const group = groups.get(span.origin)
-    if (group) group.push(span)
-    else groups.set(span.origin, [span])
+/** An encoder of export request bodies: the spans grouped by resource and scope (one group in practice: a sink's spans share both). */
+export function spanEncoder(): (spans: readonly RecordSpan[]) => Uint8Array {
+  const shared = new SharedFragments(sharedAttributes)
+  return (spans) => {
+    const groups = new Map<SpanOrigin, RecordSpan[]>()
+    for (const span of spans) {
+      const group = groups.get(span.origin)
+      if (group) group.push(span)
+      else groups.set(span.origin, [span])
+    }
+    const out = new Bytes(spans.length * 1536 + 256)
+    out.write('{"resourceSpans":[')
+    let first = true
+    for (const [origin, members] of groups) {
+      out.write(`${first ? '' : ','}{"resource":${encodeResource(origin)},"scopeSpans":[{"scope":${encodeScope(origin)},"spans":[`)
+      for (let i = 0; i < members.length; i++) out.write(encodeSpan(i === 0 ? '' : ',', members[i]!, shared))
+      out.write(']}]}')
+      first = false
+    }
+    out.write(']}')
+    return out.bytes()
   }
-  const out = new Bytes(spans.length * 1536 + 256)
-  out.write('{"resourceSpans":[')
-  let first = true
-  for (const [origin, members] of groups) {
-    out.write(`${first ? '' : ','}{"resource":${encodeResource(origin)},"scopeSpans":[{"scope":${encodeScope(origin)},"spans":[`)
-    for (let i = 0; i < members.length; i++) out.write(encodeSpan(i === 0 ? '' : ',', members[i]!))
-    out.write(']}]}')
-    first = false
-  }
-  out.write(']}')
-  return out.bytes()
 }
 
 function encodeResource({ resource }: SpanOrigin): string {
@@ -61,12 +65,12 @@ function encodeAttributes(attributes: Attributes): string {
 
 // The span's JSON is appended piece by piece onto one string that every helper takes and returns:
 // V8 flattens such a chain in one cheap pass, where nested templates cost twice as much (issue 4).
-function encodeSpan(out: string, span: RecordSpan): string {
+function encodeSpan(out: string, span: RecordSpan, shared: SharedFragments): string {
   const context = span.spanContext()
   const parent = span.parentSpanContext
   out += '{"traceId":"' + context.traceId + '","spanId":"' + context.spanId + (parent ? '","parentSpanId":"' + parent.spanId : '') + '","name":' + jsonString(span.name)
   out += ',"kind":' + (span.kind + OTLP_KIND_OFFSET) + ',"startTimeUnixNano":"' + nanos(span.startMicros) + '","endTimeUnixNano":"' + nanos(span.endMicros) + '","attributes":['
-  out = decisionAttributes(out, span.decision)
+  out = decisionAttributes(out, span.decision, shared)
   out = closeAttributes(out, span.close)
   const text = span.decision['guarded.prompt.text']
   if (text !== undefined) out = optString(out, 'guarded.prompt.text_sha256', promptHash(text))
@@ -87,9 +91,16 @@ function status(out: string, span: RecordSpan): string {
 
 // Key by key, in record.ts's order, rather than by walking the event. record.id always comes first,
 // so every later attribute starts with its comma.
-function decisionAttributes(out: string, e: DecisionEvent): string {
-  out += '{"key":"record.id","value":{"stringValue":' + jsonString(e['record.id']) + '}}'
-  out = optWord(out, 'record.kind', e['record.kind'])
+function decisionAttributes(out: string, e: DecisionEvent, shared: SharedFragments): string {
+  out += '{"key":"record.id","value":{"stringValue":' + jsonString(e['record.id']) + '}}' + shared.of(e)
+  out = optString(out, 'url.path', e['url.path'])
+  out = optNumber(out, 'guarded.approval.latency_ms', e['guarded.approval.latency_ms'])
+  return optString(out, 'trace.parent', e['trace.parent'])
+}
+
+/** From record.kind to the approval's scope: the same for a session's requests to one destination. */
+function sharedAttributes(e: DecisionEvent): string {
+  let out = optWord('', 'record.kind', e['record.kind'])
   out = optString(out, 'session.id', e['session.id'])
   out = optString(out, 'client.address', e['client.address'])
   out = optWord(out, 'guarded.verdict', e['guarded.verdict'])
@@ -100,14 +111,11 @@ function decisionAttributes(out: string, e: DecisionEvent): string {
   out = optNumber(out, 'server.port', e['server.port'])
   out = optString(out, 'network.peer.address', e['network.peer.address'])
   out = optString(out, 'http.request.method', e['http.request.method'])
-  out = optString(out, 'url.path', e['url.path'])
   out = optWord(out, 'guarded.classification', e['guarded.classification'])
   out = optWord(out, 'guarded.would_verdict', e['guarded.would_verdict'])
   out = optString(out, 'guarded.rule', e['guarded.rule'])
   out = optString(out, 'guarded.approval.by', e['guarded.approval.by'])
-  out = optString(out, 'guarded.approval.scope', e['guarded.approval.scope'])
-  out = optNumber(out, 'guarded.approval.latency_ms', e['guarded.approval.latency_ms'])
-  return optString(out, 'trace.parent', e['trace.parent'])
+  return optString(out, 'guarded.approval.scope', e['guarded.approval.scope'])
 }
 
 function closeAttributes(out: string, e: CloseEvent): string {
