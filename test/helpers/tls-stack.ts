@@ -34,22 +34,36 @@ export async function makeCa(name: string): Promise<TestCa> {
 export interface TlsOrigin {
   readonly port: number
   readonly seen: { method: string; url: string; headers: IncomingMessage['headers']; body: string }[]
+  /** TLS connections the origin accepted. */
+  connections(): number
+}
+
+/** Options for startTlsOrigin. */
+export interface TlsOriginOptions {
+  /** Hold every answer until this many requests wait at once, so a client must open that many connections. */
+  readonly holdUntil?: number
 }
 
 /** An HTTPS origin on 127.0.0.1 serving `host` with a leaf its own CA signed; answers git's ref advertisement too. */
-export async function startTlsOrigin(t: Teardown, ca: TestCa, host: string): Promise<TlsOrigin> {
+export async function startTlsOrigin(t: Teardown, ca: TestCa, host: string, options: TlsOriginOptions = {}): Promise<TlsOrigin> {
   const leaf = await mintLeaf(ca.ca, host, 'name', new Date())
   const seen: TlsOrigin['seen'] = []
+  let held: (() => void)[] = []
+  let connections = 0
   const server = createServer({ cert: leaf.cert, key: leaf.key }, (req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
       seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString() })
       if (/\/info\/refs\?service=git-upload-pack$/.test(req.url ?? '')) return void res.writeHead(200, { 'content-type': 'application/x-git-upload-pack-advertisement', 'cache-control': 'no-cache' }).end(EMPTY_REPO)
-      res.writeHead(200, { 'content-type': 'text/plain' }).end(`origin saw ${req.method} ${req.url}`)
+      held.push(() => res.writeHead(200, { 'content-type': 'text/plain' }).end(`origin saw ${req.method} ${req.url}`))
+      if (held.length < (options.holdUntil ?? 1)) return
+      held.forEach((answer) => answer())
+      held = []
     })
   })
-  return { port: await listenOn(server as unknown as import('node:http').Server, t), seen }
+  server.on('secureConnection', () => connections++)
+  return { port: await listenOn(server as unknown as import('node:http').Server, t), seen, connections: () => connections }
 }
 
 const pkt = (line: string): string => (line.length + 4).toString(16).padStart(4, '0') + line

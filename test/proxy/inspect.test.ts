@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { connect as tlsConnect, type TLSSocket } from 'node:tls'
+import { connect as tlsConnect, createSecureContext, rootCertificates, type TLSSocket } from 'node:tls'
 import t from 'tap'
 import { ProxyAgent, request } from 'undici'
 import { curl, openTunnel } from '../helpers/clients.js'
@@ -241,3 +241,31 @@ t.test('an inspected tunnel in use outlives the idle timeout, and one left idle 
   for (let i = 0; i < 100 && closes() === 0; i++) await new Promise((r) => setTimeout(r, 20))
   t.equal(closes(), 1, 'left idle, the tunnel was closed')
 })
+
+t.test('with --upstream-ca, new upstream connections share one trust store instead of each building its own', async (t) => {
+  // What building one costs on this machine: the public roots and the private CA, parsed once.
+  const originCa = await makeCa('many-origin')
+  const proxyCa = await makeCa('many-proxy')
+  const storeMs = Math.min(...[1, 2, 3, 4, 5].map(() => cpuMs(() => createSecureContext({ ca: [...rootCertificates, originCa.pem] }))))
+  const parallel = 24
+  const api = await startTlsOrigin(t, originCa, 'api.test', { holdUntil: parallel })
+  const policy = `version: 1\nallow:\n  - {host: "api.test:${api.port}", inspect: true}\nallow_private: [127.0.0.0/8]\n`
+  const stack = await startInspectingStack(t, { policy, caDir: proxyCa.dir, upstreamCaFile: originCa.certFile, resolve: PINS, audit: false })
+  const dispatcher = new ProxyAgent({ uri: stack.url, requestTls: { ca: proxyCa.pem }, connections: parallel })
+  t.teardown(() => dispatcher.close().catch(() => undefined))
+  const before = process.cpuUsage()
+  const bodies = await Promise.all(Array.from({ length: parallel }, (_, i) => request(`https://api.test:${api.port}/r/${i}`, { dispatcher }).then((res) => res.body.text())))
+  const used = process.cpuUsage(before)
+  t.same(bodies.sort(), Array.from({ length: parallel }, (_, i) => `origin saw GET /r/${i}`).sort(), 'every request answered, through the private CA')
+  t.equal(api.connections(), parallel, `the proxy opened ${parallel} upstream connections, all verified`)
+  const spentMs = (used.user + used.system) / 1000
+  // Each connection building its own store would cost at least parallel × storeMs on top of the rest.
+  t.ok(spentMs < parallel * storeMs * 0.6, `${parallel} tunnels, handshakes on both sides and requests took ${spentMs.toFixed(0)} ms of CPU; building the trust store takes ${storeMs.toFixed(1)} ms`)
+})
+
+function cpuMs(work: () => unknown): number {
+  const before = process.cpuUsage()
+  work()
+  const used = process.cpuUsage(before)
+  return (used.user + used.system) / 1000
+}
