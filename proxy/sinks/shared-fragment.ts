@@ -8,8 +8,9 @@
  */
 import type { DecisionEvent } from '../events.js'
 
-// Destinations remembered before the table starts over: a bound on memory, never on correctness.
-const MAX_DESTINATIONS = 256
+// Destinations remembered before the table starts over: a bound on memory, never on correctness. The
+// audit log's text holds the prompt (up to 64 KiB), so the table holds at most about 4 MiB.
+const MAX_DESTINATIONS = 64
 
 /** One encoder's text for the shared middle of its records, by destination. */
 export class SharedFragments {

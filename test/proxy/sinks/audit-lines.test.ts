@@ -70,8 +70,10 @@ t.test('a record that differs from the one before in any key is written with its
   }
 })
 
-t.test('records to many destinations, each after a record to another', async (t) => {
+t.test('records to many destinations, each after a record to another, the prompt changing now and then', async (t) => {
   const write = auditLines(false)
-  const records = Array.from({ length: 600 }, (_, i) => decision(`r${i}`, { 'server.address': `host-${i % 300}.test`, 'guarded.prompt.id': `p${i % 7}` }))
+  // 40 destinations in turn (each remembered), then 100 (more than the table keeps).
+  const host = (i: number): string => `host-${i % (i < 300 ? 40 : 100)}.test`
+  const records = Array.from({ length: 600 }, (_, i) => decision(`r${i}`, { 'server.address': host(i), 'guarded.prompt.id': `p${Math.floor(i / 150)}` }))
   for (const record of records) t.same(parsed(write(record)), asStringified(record), record['record.id'])
 })
