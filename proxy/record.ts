@@ -72,7 +72,7 @@ export function emitDecision(events: EventBus, record: ConnectionRecord, verdict
   if (record.approval?.by !== undefined) event['guarded.approval.by'] = record.approval.by
   if (record.approval?.scope !== undefined) event['guarded.approval.scope'] = record.approval.scope
   // What varies from one request to the next comes last: the sinks reuse the text of everything above
-  // for a destination's next record (sinks/shared-fragment.ts).
+  // for a destination's next record (sinks/shared-fragments.ts).
   if (record.path !== undefined) event['url.path'] = record.path
   if (record.approval) event['guarded.approval.latency_ms'] = record.approval.latencyMs
   if (record.traceParent) event['trace.parent'] = record.traceParent

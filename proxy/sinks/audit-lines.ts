@@ -8,7 +8,7 @@
  */
 import type { CloseEvent, DecisionEvent, ProxyEvent } from '../events.js'
 import { jsonNumber as num, jsonString as str } from './json-text.js'
-import { SharedFragments } from './shared-fragment.js'
+import { SharedFragments } from './shared-fragments.js'
 
 /** A writer of JSON Lines text, one record at a time; `redact` leaves the prompt text out. */
 export function auditLines(redact: boolean): (event: ProxyEvent) => string {

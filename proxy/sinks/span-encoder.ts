@@ -11,7 +11,7 @@ import type { CloseEvent, DecisionEvent } from '../events.js'
 import { Bytes } from './bytes.js'
 import { jsonNumber, jsonString } from './json-text.js'
 import { promptHash, type RecordSpan, type SpanOrigin } from './record-span.js'
-import { SharedFragments } from './shared-fragment.js'
+import { SharedFragments } from './shared-fragments.js'
 
 // OTLP span flags: the W3C flags in the low byte, then "we know whether the parent is remote" and "it is".
 const HAS_IS_REMOTE = 0x100
