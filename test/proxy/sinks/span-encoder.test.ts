@@ -15,9 +15,10 @@ const origin: SpanOrigin = {
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
 
 const EVERY_DECISION_KEY = everyDecisionKey()
+const EVERY_CLOSE_KEY = everyCloseKey()
+
 /** A request body from an encoder of its own, so nothing is reused from another batch. */
 const encodeSpans = (spans: RecordSpan[]): Uint8Array => spanEncoder()(spans)
-const EVERY_CLOSE_KEY = everyCloseKey()
 
 interface Otlp {
   resourceSpans: { scopeSpans: { spans: { attributes: { key: string }[] }[] }[] }[]
