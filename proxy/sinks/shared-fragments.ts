@@ -30,7 +30,11 @@ export class SharedFragments {
   }
 }
 
-/** True when the two records agree on every key of the shared middle (the prompt text too, which only the audit log writes). */
+/**
+ * True when the two records agree on every key of the shared middle (the prompt text too, which only
+ * the audit log writes). A key the writers add to that middle must be compared here: their tests
+ * change each key in turn after a record that had it, and fail until it is.
+ */
 function sameShared(a: DecisionEvent, b: DecisionEvent): boolean {
   return a['record.kind'] === b['record.kind'] && a['session.id'] === b['session.id'] && a['client.address'] === b['client.address']
     && a['guarded.verdict'] === b['guarded.verdict'] && a['guarded.reason'] === b['guarded.reason']
