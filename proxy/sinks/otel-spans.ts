@@ -2,18 +2,19 @@
  * The OpenTelemetry sink: one SERVER span per connection or request, exported over OTLP/HTTP (JSON).
  * The span is built when the close arrives, because only then do we know when the connection started
  * (an approval can hold the decision back for minutes) and how it ended. The SDK's BatchSpanProcessor
- * batches the spans and its OTLP/HTTP transport sends them (retries, timeouts, headers, keep-alive);
- * the spans themselves and their encoding are ours, being the cost (issue 4).
+ * batches the spans and its export delegate bounds and times the exports; the spans themselves, their
+ * encoding and the requests that carry them (otlp-transport.ts) are ours, being the cost (issue 4).
  */
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core'
-import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base'
-import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http'
+import { createOtlpNetworkExportDelegate, OTLPExporterBase } from '@opentelemetry/otlp-exporter-base'
+import { createOtlpHttpExporterMetrics } from '@opentelemetry/otlp-exporter-base/node-http'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-node'
 import { ConfigError } from '../errors.js'
 import type { DecisionEvent, ProxyEvent, Sink } from '../events.js'
 import { spanEncoder } from './span-encoder.js'
 import { readOtlpConfig, type OtlpConfig } from './otlp-config.js'
+import { otlpTransport } from './otlp-transport.js'
 import { RecordSpan, type SpanOrigin } from './record-span.js'
 
 /** Span sink settings. */
@@ -47,6 +48,9 @@ export interface BatchSettings {
   readonly scheduledDelayMillis: number
   readonly exportTimeoutMillis: number
 }
+
+/** The OTLP exporter spec's default for OTEL_EXPORTER_OTLP_TIMEOUT. */
+const DEFAULT_TIMEOUT_MS = 10_000
 
 // Under load a batch of 256 fills in about 30 ms, so its spans die young; spans waiting the 120 ms a
 // batch of 1024 took outlived two young-generation collections and were copied to the old one
@@ -112,23 +116,24 @@ class CountedQueue {
 }
 
 /**
- * OTLP/HTTP with the SDK's transport and our encoder; the same requests OTLPTraceExporter sends.
- * The processor exports one batch at a time, but a flush (and shutdown) sends the whole backlog at
- * once; the transport refuses exports past its limit of 30 at a time, which lost every span past
- * the 30th batch of a backlog (issue 4). Its limit here is as many batches as the queue can hold.
+ * OTLP/HTTP with the SDK's export delegate (bounded concurrency, timeouts, partial-success logging),
+ * our transport (otlp-transport.ts) and our encoder. The processor exports one batch at a time, but a
+ * flush (and shutdown) sends the whole backlog at once; the delegate refuses exports past its limit,
+ * which at the SDK's 30 lost every span past the 30th batch of a backlog (issue 4). Its limit here is
+ * as many batches as the queue can hold.
  */
 function otlpExporter(config: OtlpConfig, settings: BatchSettings): SpanExporter {
   const concurrencyLimit = Math.ceil(settings.maxQueueSize / settings.maxExportBatchSize) + 1 // + the batch already out
-  const http = convertLegacyHttpOptions({ url: config.url, headers: { ...config.headers }, concurrencyLimit, ...(config.timeoutMillis && { timeoutMillis: config.timeoutMillis }) },
-    'TRACES', 'v1/traces', { 'Content-Type': 'application/json' })
   const encode = spanEncoder()
   const serializer = {
     // Only our sink feeds this exporter, so every span is a RecordSpan.
     serializeRequest: (spans: ReadableSpan[]) => encode(spans.filter((span): span is RecordSpan => span instanceof RecordSpan)),
-    // A partial success names what the collector rejected; the transport logs it.
+    // A partial success names what the collector rejected; the delegate logs it.
     deserializeResponse: (data: Uint8Array): object => (data.length === 0 ? {} : (JSON.parse(Buffer.from(data).toString('utf8')) as object)),
   }
-  return new OTLPExporterBase(createOtlpHttpExportDelegate(http, serializer, 'otlp_http_span_exporter', { name: 'span', countItems: (spans) => spans.length }, undefined))
+  const delegateSettings = { timeoutMillis: config.timeoutMillis ?? DEFAULT_TIMEOUT_MS, concurrencyLimit, compression: config.compression }
+  const metrics = createOtlpHttpExporterMetrics('otlp_http_span_exporter', { name: 'span', countItems: (spans: ReadableSpan[]) => spans.length }, config.url, undefined)
+  return new OTLPExporterBase(createOtlpNetworkExportDelegate(delegateSettings, serializer, metrics, otlpTransport(config)))
 }
 
 /** Our defaults, each overridden by its standard OTEL_BSP_* variable from `env`. */

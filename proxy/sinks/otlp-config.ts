@@ -4,6 +4,8 @@
  * several proxies with different settings in one process.
  * Spec: https://opentelemetry.io/docs/specs/otel/protocol/exporter/ and .../configuration/sdk-environment-variables/
  */
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { ConfigError } from '../errors.js'
 
 /** Where and how to export, plus the resource the spans are attributed to. */
@@ -14,6 +16,10 @@ export interface OtlpConfig {
   readonly headers: Readonly<Record<string, string>>
   /** Per-export timeout, when the environment sets one. */
   readonly timeoutMillis?: number
+  /** `OTEL_EXPORTER_OTLP_COMPRESSION`: `gzip`, or `none` (the default). */
+  readonly compression: 'none' | 'gzip'
+  /** PEM read from `OTEL_EXPORTER_OTLP_CERTIFICATE` (CAs to trust), `..._CLIENT_CERTIFICATE` and `..._CLIENT_KEY` (mutual TLS). */
+  readonly tls: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer }
   /** Resource attributes, `service.name` always among them. */
   readonly resource: Readonly<Record<string, string>>
 }
@@ -38,7 +44,32 @@ export function readOtlpConfig({ endpoint, env, serviceName }: OtlpConfigInput):
     throw new ConfigError(`OTEL_EXPORTER_OTLP_TIMEOUT must be a positive number of milliseconds, not ${JSON.stringify(timeout)}`)
   }
   const headers = { ...parseKeyValues(env.OTEL_EXPORTER_OTLP_HEADERS), ...parseKeyValues(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS) }
-  return { url, headers, ...(timeoutMillis !== undefined && { timeoutMillis }), resource: resourceAttributes(env, serviceName) }
+  return { url, headers, ...(timeoutMillis !== undefined && { timeoutMillis }), compression: compression(env), tls: tlsFiles(env), resource: resourceAttributes(env, serviceName) }
+}
+
+function compression(env: NodeJS.ProcessEnv): OtlpConfig['compression'] {
+  const value = firstSet(env, 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION', 'OTEL_EXPORTER_OTLP_COMPRESSION')?.trim().toLowerCase()
+  if (value === undefined || value === 'none' || value === 'gzip') return value ?? 'none'
+  throw new ConfigError(`OTEL_EXPORTER_OTLP_COMPRESSION must be gzip or none, not ${JSON.stringify(value)}`)
+}
+
+/** The TLS files, read once here so that a missing one stops the proxy at start rather than every export. */
+function tlsFiles(env: NodeJS.ProcessEnv): OtlpConfig['tls'] {
+  const read = (suffix: string): Buffer | undefined => {
+    const name = env[`OTEL_EXPORTER_OTLP_TRACES_${suffix}`] ? `OTEL_EXPORTER_OTLP_TRACES_${suffix}` : `OTEL_EXPORTER_OTLP_${suffix}`
+    const file = env[name]?.trim()
+    if (!file) return undefined
+    try {
+      return readFileSync(resolve(file))
+    } catch (err) {
+      throw new ConfigError(`${name}: cannot read ${file}: ${(err as Error).message}`)
+    }
+  }
+  const ca = read('CERTIFICATE')
+  const cert = read('CLIENT_CERTIFICATE')
+  const key = read('CLIENT_KEY')
+  if ((cert === undefined) !== (key === undefined)) throw new ConfigError('OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY go together: set both or neither')
+  return { ...(ca && { ca }), ...(cert && { cert }), ...(key && { key }) }
 }
 
 /** The flag wins over the environment; a generic endpoint gets `/v1/traces` appended, as the spec says. */

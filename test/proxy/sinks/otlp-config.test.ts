@@ -1,4 +1,7 @@
 /** The OTEL_* reading for the span sink, as a table: each row is an environment and what it must produce. */
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { basename, join } from 'node:path'
 import t from 'tap'
 import { ConfigError } from '../../../proxy/errors.js'
 import { parseKeyValues, readOtlpConfig, type OtlpConfigInput } from '../../../proxy/sinks/otlp-config.js'
@@ -36,6 +39,19 @@ t.test('headers: generic then per-signal, percent-decoded; timeout from the per-
   t.notOk('timeoutMillis' in readOtlpConfig({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: E } })!, 'no timeout: the exporter\'s default')
 })
 
+t.test('compression and TLS files: the per-signal variable first; files read once, at start', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'guarded-otlp-'))
+  const [generic, traces, cert, key] = ['generic.pem', 'traces.pem', 'cert.pem', 'key.pem'].map((name) => join(dir, name))
+  for (const file of [generic, traces, cert, key]) await writeFile(file!, `contents of ${basename(file!)}`)
+  const config = readOtlpConfig({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_COMPRESSION: 'none', OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: ' GZIP ',
+    OTEL_EXPORTER_OTLP_CERTIFICATE: generic, OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: traces, OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: cert, OTEL_EXPORTER_OTLP_CLIENT_KEY: key } })
+  t.equal(config?.compression, 'gzip')
+  t.same(Object.fromEntries(Object.entries(config?.tls ?? {}).map(([k, v]) => [k, v.toString()])), { ca: 'contents of traces.pem', cert: 'contents of cert.pem', key: 'contents of key.pem' })
+  const plain = readOtlpConfig({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: E } })
+  t.equal(plain?.compression, 'none', 'uncompressed unless asked')
+  t.same(plain?.tls, {}, 'the public CAs unless told otherwise')
+})
+
 t.test('key=value lists skip what they cannot read', async (t) => {
   t.same(parseKeyValues(' a = 1 ,=x,novalue,b=%E0%A4%A,c='), { a: '1', c: '' })
   t.same(parseKeyValues(undefined), {})
@@ -46,6 +62,9 @@ const bad: [why: string, input: OtlpConfigInput, message: RegExp][] = [
   ['a gRPC-only scheme', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'grpc://c:4317' } }, /OTEL_EXPORTER_OTLP_ENDPOINT must be an http/],
   ['the gRPC protocol', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } }, /grpc is not supported/],
   ['a timeout that is not a number', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_TIMEOUT: '10s' } }, /positive number of milliseconds/],
+  ['a compression it cannot do', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_COMPRESSION: 'zstd' } }, /must be gzip or none, not "zstd"/],
+  ['a CA file it cannot read', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: '/nonexistent/ca.pem' } }, /OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: cannot read \/nonexistent\/ca.pem: ENOENT/],
+  ['a client certificate without its key', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: process.execPath } }, /set both or neither/],
 ]
 for (const [why, input, message] of bad) {
   t.test(`refuses to start on ${why}`, async (t) => t.throws(() => readOtlpConfig(input), { name: 'ConfigError', message }))

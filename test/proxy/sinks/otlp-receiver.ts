@@ -1,6 +1,7 @@
 /** A real OTLP/HTTP JSON receiver on 127.0.0.1:0 that keeps what it was sent, closed in t.teardown. */
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
+import { gunzipSync } from 'node:zlib'
 
 /** An OTLP/JSON attribute value, as the collector's JSON mapping encodes it. */
 export interface AnyValue {
@@ -49,7 +50,9 @@ export async function startOtlpReceiver(t: Teardown): Promise<OtlpReceiver> {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
-      requests.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') })
+      // As a collector does: a gzipped export is unpacked before it is read.
+      const raw = Buffer.concat(chunks)
+      requests.push({ path: req.url ?? '', headers: req.headers, body: (req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString('utf8') })
       const ok = req.method === 'POST' && req.url === '/v1/traces'
       res.writeHead(ok ? 200 : 404, { 'content-type': 'application/json' }).end(ok ? '{}' : '{"error":"not found"}')
     })
