@@ -44,7 +44,9 @@ const writeStdout = promisify(writeFd)
 export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> {
   const toStdout = options.path === '-'
   let file = await openFile(options.path)
-  let size = file ? (await file.stat()).size : 0
+  // Only a regular file is rotated: renaming /dev/null, a pipe or a terminal to `.1` would take the
+  // device away from everything else on the machine, and put an ordinary file in its place.
+  let { size, regular } = await describe(file)
   const queue = new AuditQueue(BATCH, auditLines(options.redactPromptText))
   // The batch being written; after an error its unwritten tail is retried, so no line is torn or doubled.
   let pending: { data: Buffer; records: number } | undefined
@@ -64,7 +66,9 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
   const ensureOpen = async (): Promise<void> => {
     if (toStdout || file) return
     file = await openFile(options.path)
-    size = file ? (await file.stat()).size : 0
+    const opened = await describe(file)
+    size = opened.size
+    regular = opened.regular
   }
   const write = async (data: Buffer): Promise<number> => {
     if (toStdout) return (await writeStdout(1, data)).bytesWritten
@@ -72,7 +76,7 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
     return (await file!.write(data)).bytesWritten
   }
   const rotate = async (): Promise<void> => {
-    if (!file || options.maxBytes === 0 || size < options.maxBytes) return
+    if (!file || !regular || options.maxBytes === 0 || size < options.maxBytes) return
     const old = file
     file = undefined
     await old.close()
@@ -196,6 +200,12 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
 /** A decision refused because the log was behind (`audit-unavailable`). */
 function isAuditRefusal(event: ProxyEvent): boolean {
   return event.type === 'decision' && event['guarded.reason'] === 'audit-unavailable'
+}
+
+/** The open file's size, and whether it is a regular file (the only kind that is rotated). */
+async function describe(file: FileHandle | undefined): Promise<{ size: number; regular: boolean }> {
+  const stats = await file?.stat()
+  return { size: stats?.size ?? 0, regular: stats?.isFile() ?? false }
 }
 
 async function openFile(path: string): Promise<FileHandle | undefined> {

@@ -1,7 +1,7 @@
 /** The audit log as a security engineer reads it and an operator runs it: exact keys, one decision and one close per connection, rotation, SIGHUP, back-pressure, drops, and a failing disk. */
 import { mkdtemp, readdir, rename, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import t, { type Test } from 'tap'
 import { ProxyAgent, request } from 'undici'
 import type { ProxyEvent } from '../../../proxy/events.js'
@@ -249,6 +249,24 @@ t.test('on_full: drop keeps admitting, and counts what it dropped in guarded_aud
   }
   t.ok(dropped > 0, `some records were dropped (${dropped})`)
   t.equal(written + dropped, emitted, `written (${written}) + dropped (${dropped}) = emitted (${emitted})`)
+})
+
+t.test('a log that is not a regular file (a pipe, /dev/null) is never rotated away', async (t) => {
+  // A FIFO stands in for /dev/null, so a failure here cannot take the machine's /dev/null with it.
+  const fifo = await makeFifo(t)
+  fifo.resume()
+  const log = await openAuditLog(options(fifo.path, { maxBytes: 1_000, keep: 2 }))
+  for (let i = 0; i < 50; i++) {
+    log.sink(decision(`r${i}`))
+    log.sink(close(`r${i}`))
+    await log.flush() // one write each: every write after the first passes maxBytes
+  }
+  await log.close()
+  t.ok((await stat(fifo.path)).isFIFO(), 'the pipe is still a pipe')
+  t.same((await readdir(dirname(fifo.path))).sort(), ['audit.fifo'], 'and nothing was renamed beside it')
+  const deadline = Date.now() + 5_000
+  while (fifo.text().split('\n').length < 101 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+  t.equal(fifo.text().split('\n').length - 1, 100, 'every line went down the pipe')
 })
 
 t.test('records are written in emission order, whole, even in large batches', async (t) => {
