@@ -2,7 +2,7 @@
  * OTLP/HTTP requests to the collector, sent with undici: the client the proxy already runs, warm, for
  * every proxied request. The SDK's transport used Node's http client and streams, which the proxy
  * runs for nothing else. With both sinks on, the proxy's CPU per request fell from 1.36–1.40 times
- * that of a proxy without sinks to 1.33–1.35 (two proxies loaded at once, 16–20 rounds; issue 4).
+ * that of a proxy without sinks to 1.33–1.37 (two proxies loaded at once, 16–20 rounds; issue 4).
  * What the SDK's transport did, this does too: the OTLP retries with backoff (429, 502, 503, 504 and
  * dropped connections, honouring Retry-After) within the export's timeout, gzip when asked, the
  * collector's own CAs and a client certificate (OTEL_EXPORTER_OTLP_*, read by otlp-config.ts).
