@@ -1,42 +1,21 @@
 /** The span sink against a real OTLP/HTTP receiver: what the collector gets for each record. */
 import { createHash } from 'node:crypto'
-import { writeFile } from 'node:fs/promises'
-import { createServer, type ServerResponse } from 'node:http'
-import { createServer as createTlsServer } from 'node:https'
-import { join } from 'node:path'
-import type { TLSSocket } from 'node:tls'
-import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { ProxyAgent, request } from 'undici'
 import { createEventBus, type DecisionEvent } from '../../../proxy/events.js'
-import { batchSettings, createSpanSink, type SpanSink, type SpanSinkOptions } from '../../../proxy/sinks/otel-spans.js'
+import { batchSettings, createSpanSink } from '../../../proxy/sinks/otel-spans.js'
 import { close, decision } from './events.js'
 import { startEventsStack } from '../../helpers/events-stack.js'
 import { startHttpOrigin } from '../../helpers/origins.js'
-import { makeCa } from '../../helpers/tls-stack.js'
-import { mintLeaf } from '../../../certs/index.js'
-import { startOtlpReceiver, type ReceivedSpan, type Teardown } from './otlp-receiver.js'
+import { startOtlpReceiver, type ReceivedSpan } from './otlp-receiver.js'
 import { parseProm, sample } from './prom-text.js'
+import { ended, start, startHeldCollector, until } from './span-sinks.js'
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736'
 const PARENT_ID = '00f067aa0ba902b7'
 const PROMPT = 'fix the build; the token is hunter2'
 const SERVER = 2
 const ERROR = 2
-
-function start(t: Teardown, options: SpanSinkOptions): SpanSink {
-  const sink = createSpanSink(options)
-  if (!sink) throw new Error('expected a span sink')
-  t.teardown(() => sink.shutdown())
-  return sink
-}
-
-/** One record through the sink as the bus delivers it: the decision, then the close carrying it. */
-function ended(spans: SpanSink, id: string, fields: Parameters<typeof decision>[1] = {}): void {
-  const d = decision(id, fields)
-  spans.sink(d)
-  spans.sink(close(id), d)
-}
 
 const byId = (spans: ReceivedSpan[], id: string): ReceivedSpan => {
   const span = spans.find((s) => s.attributes['record.id'] === id)
@@ -164,30 +143,6 @@ t.test('returns undefined when no endpoint is configured', async (t) => {
   t.equal(createSpanSink({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_SDK_DISABLED: 'true' } }), undefined)
 })
 
-/** A collector that holds every export until the test answers it, with `status`. */
-async function startHeldCollector(t: Teardown): Promise<{ url: string; held: () => number; answer: (status: number) => void }> {
-  const waiting: ServerResponse[] = []
-  const server = createServer((req, res) => {
-    req.resume()
-    req.on('end', () => waiting.push(res))
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    held: () => waiting.length,
-    answer: (status) => { for (const res of waiting.splice(0)) res.writeHead(status, { 'content-type': 'application/json' }).end('{}') },
-  }
-}
-
-const until = async (what: string, ok: () => boolean): Promise<void> => {
-  const deadline = Date.now() + 5_000
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
-
 t.test('a full export queue drops new spans and counts them; so does an export the collector refuses', async (t) => {
   const collector = await startHeldCollector(t)
   // Two spans fill a batch; while it is out, two more fill the queue, and the fifth has no room.
@@ -216,87 +171,6 @@ t.test('a flush sends a deep backlog whole: no batch is refused for being one ex
   collector.answer(200)
   await flushed
   t.equal(spans.dropped(), 0, 'and nothing lost once the collector answered')
-})
-
-/** A collector that answers each export with the next of `statuses` (200 once they run out), and keeps what it was sent. */
-async function startScriptedCollector(t: Teardown, statuses: number[]): Promise<{ url: string; bodies: string[] }> {
-  const bodies: string[] = []
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = []
-    req.on('data', (c: Buffer) => chunks.push(c))
-    req.on('end', () => {
-      bodies.push(Buffer.concat(chunks).toString('utf8'))
-      res.writeHead(statuses.shift() ?? 200, { 'content-type': 'application/json' }).end('{}')
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, bodies }
-}
-
-t.test('an export the collector turns away for now (503, 429) is sent again, and nothing is lost', async (t) => {
-  const collector = await startScriptedCollector(t, [503, 429])
-  const spans = start(t, { endpoint: collector.url, env: {} })
-  ended(spans, 'again')
-  await spans.flush()
-  t.equal(collector.bodies.length, 3, 'the first try, and one more for each refusal')
-  t.ok(collector.bodies.every((b) => b === collector.bodies[0]), 'the same batch each time')
-  t.match(collector.bodies[2], /"stringValue":"again"/)
-  t.equal(spans.dropped(), 0)
-})
-
-t.test('an export the collector never answers is given up at OTEL_EXPORTER_OTLP_TIMEOUT, and counted', async (t) => {
-  const collector = await startHeldCollector(t)
-  const spans = start(t, { endpoint: collector.url, env: { OTEL_EXPORTER_OTLP_TIMEOUT: '300' } })
-  ended(spans, 'late')
-  const began = Date.now()
-  await t.rejects(spans.flush(), { name: 'TimeoutError' }, 'the flush reports the export it gave up')
-  t.ok(Date.now() - began < 5_000, 'without waiting for the collector')
-  t.equal(collector.held(), 1, 'the export reached the collector')
-  t.equal(spans.dropped(), 1)
-})
-
-t.test('OTEL_EXPORTER_OTLP_COMPRESSION=gzip sends the export gzipped', async (t) => {
-  const receiver = await startOtlpReceiver(t)
-  const spans = start(t, { endpoint: receiver.url, env: { OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' } })
-  ended(spans, 'packed')
-  await spans.flush()
-  t.equal(receiver.requests[0]?.headers['content-encoding'], 'gzip')
-  t.same(receiver.spans().map((s) => s.attributes['record.id']), ['packed'], 'and the collector reads the spans out of it')
-})
-
-t.test('a TLS collector: its CA from OTEL_EXPORTER_OTLP_CERTIFICATE, our client certificate from ..._CLIENT_*', async (t) => {
-  const ca = await makeCa('otlp')
-  const serverLeaf = await mintLeaf(ca.ca, '127.0.0.1', 4, new Date())
-  const clientLeaf = await mintLeaf(ca.ca, 'guarded-client', 'name', new Date())
-  await writeFile(join(ca.dir, 'client.pem'), clientLeaf.cert)
-  await writeFile(join(ca.dir, 'client-key.pem'), clientLeaf.key)
-  const seen: { body: string; client?: string }[] = []
-  const server = createTlsServer({ cert: serverLeaf.cert, key: serverLeaf.key, requestCert: true, rejectUnauthorized: false }, (req, res) => {
-    const chunks: Buffer[] = []
-    req.on('data', (c: Buffer) => chunks.push(c))
-    req.on('end', () => {
-      seen.push({ body: Buffer.concat(chunks).toString('utf8'), client: String((req.socket as TLSSocket).getPeerCertificate().subject?.CN) })
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
-  const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`
-
-  const untrusting = start(t, { endpoint: url, env: {} })
-  ended(untrusting, 'unverified')
-  await t.rejects(untrusting.flush(), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' })
-  t.equal(seen.length, 0, 'without the CA the collector is not trusted, and nothing is sent')
-  t.equal(untrusting.dropped(), 1)
-
-  const trusting = start(t, { endpoint: url, env: { OTEL_EXPORTER_OTLP_CERTIFICATE: ca.certFile, OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: join(ca.dir, 'client.pem'), OTEL_EXPORTER_OTLP_CLIENT_KEY: join(ca.dir, 'client-key.pem') } })
-  ended(trusting, 'verified')
-  await trusting.flush()
-  t.equal(seen.length, 1)
-  t.match(seen[0]?.body, /"stringValue":"verified"/)
-  t.equal(seen[0]?.client, 'guarded-client', 'the collector saw our client certificate')
-  t.equal(trusting.dropped(), 0)
 })
 
 t.test('OTEL_BSP_* must be positive whole numbers', async (t) => {
