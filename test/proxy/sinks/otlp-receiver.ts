@@ -43,8 +43,8 @@ export interface Teardown {
   teardown(fn: () => unknown): void
 }
 
-/** Starts the receiver. */
-export async function startOtlpReceiver(t: Teardown): Promise<OtlpReceiver> {
+/** Starts the receiver; it answers exports with `statuses` in turn, then with 200. */
+export async function startOtlpReceiver(t: Teardown, statuses: number[] = []): Promise<OtlpReceiver> {
   const requests: OtlpReceiver['requests'] = []
   const server = createServer((req, res) => {
     const chunks: Buffer[] = []
@@ -54,7 +54,7 @@ export async function startOtlpReceiver(t: Teardown): Promise<OtlpReceiver> {
       const raw = Buffer.concat(chunks)
       requests.push({ path: req.url ?? '', headers: req.headers, body: (req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString('utf8') })
       const ok = req.method === 'POST' && req.url === '/v1/traces'
-      res.writeHead(ok ? 200 : 404, { 'content-type': 'application/json' }).end(ok ? '{}' : '{"error":"not found"}')
+      res.writeHead(ok ? (statuses.shift() ?? 200) : 404, { 'content-type': 'application/json' }).end(ok ? '{}' : '{"error":"not found"}')
     })
   })
   const sockets = new Set<Socket>()

@@ -11,16 +11,17 @@ import t from 'tap'
 import { mintLeaf } from '../../../certs/index.js'
 import { makeCa } from '../../helpers/tls-stack.js'
 import { startOtlpReceiver } from './otlp-receiver.js'
-import { ended, start, startHeldCollector, startScriptedCollector } from './span-sinks.js'
+import { ended, start, startHeldCollector } from './span-sinks.js'
 
 t.test('an export the collector turns away for now (503, 429) is sent again, and nothing is lost', async (t) => {
-  const collector = await startScriptedCollector(t, [503, 429])
-  const spans = start(t, { endpoint: collector.url, env: {} })
+  const receiver = await startOtlpReceiver(t, [503, 429])
+  const spans = start(t, { endpoint: receiver.url, env: {} })
   ended(spans, 'again')
   await spans.flush()
-  t.equal(collector.bodies.length, 3, 'the first try, and one more for each refusal')
-  t.ok(collector.bodies.every((b) => b === collector.bodies[0]), 'the same batch each time')
-  t.match(collector.bodies[2], /"stringValue":"again"/)
+  const bodies = receiver.requests.map((r) => r.body)
+  t.equal(bodies.length, 3, 'the first try, and one more for each refusal')
+  t.ok(bodies.every((b) => b === bodies[0]), 'the same batch each time')
+  t.match(bodies[2], /"stringValue":"again"/)
   t.equal(spans.dropped(), 0)
 })
 

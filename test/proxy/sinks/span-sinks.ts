@@ -43,19 +43,3 @@ export const until = async (what: string, ok: () => boolean): Promise<void> => {
     await new Promise((r) => setTimeout(r, 10))
   }
 }
-
-/** A collector that answers each export with the next of `statuses` (200 once they run out), and keeps what it was sent. */
-export async function startScriptedCollector(t: Teardown, statuses: number[]): Promise<{ url: string; bodies: string[] }> {
-  const bodies: string[] = []
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = []
-    req.on('data', (c: Buffer) => chunks.push(c))
-    req.on('end', () => {
-      bodies.push(Buffer.concat(chunks).toString('utf8'))
-      res.writeHead(statuses.shift() ?? 200, { 'content-type': 'application/json' }).end('{}')
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, bodies }
-}
