@@ -30,15 +30,24 @@ export function otlpTransport(config: OtlpConfig): IExporterTransport {
   const headers = { ...config.headers, 'content-type': 'application/json', 'user-agent': USER_AGENT, ...(config.compression === 'gzip' && { 'content-encoding': 'gzip' }) }
   return {
     async send(data: Uint8Array, timeoutMillis: number): Promise<ExportResponse> {
+      // The signal ends a request in flight, but not undici's wait before a retry (up to 5 s): the
+      // export is given up when the timeout says, and a retry still to come aborts before it sends.
+      const abort = new AbortController()
+      const timer = setTimeout(() => abort.abort(new DOMException(`the collector did not take the export within ${timeoutMillis} ms`, 'TimeoutError')), timeoutMillis)
+      const gaveUp = new Promise<never>((_, reject) => abort.signal.addEventListener('abort', () => reject(abort.signal.reason as Error), { once: true }))
       try {
         const body = config.compression === 'gzip' ? await gzipped(data) : data
-        const res = await client.request({ origin: url.origin, path: url.pathname + url.search, method: 'POST', headers, body, signal: AbortSignal.timeout(timeoutMillis) })
+        const request = client.request({ origin: url.origin, path: url.pathname + url.search, method: 'POST', headers, body, signal: abort.signal })
+        request.catch(() => {}) // settled by the race below, or after it by the abort
+        const res = await Promise.race([request, gaveUp])
         const text = await readLimited(res.body)
         if (res.statusCode >= 200 && res.statusCode < 300) return { status: 'success', data: text }
         return { status: 'failure', error: new OTLPExporterError(`the collector answered ${res.statusCode}`, res.statusCode, text.toString('utf8')) }
       } catch (err) {
         // Retries spent, the timeout reached, or a refusal that is not worth retrying.
         return { status: 'failure', error: err instanceof Error ? err : new Error(String(err)) }
+      } finally {
+        clearTimeout(timer)
       }
     },
     shutdown: () => void client.close().catch(() => {}),

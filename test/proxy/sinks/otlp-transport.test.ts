@@ -1,8 +1,9 @@
 /**
  * The span sink's requests to the collector (proxy/sinks/otlp-transport.ts) against real collectors:
- * retries, the timeout, gzip, and TLS with the collector's own CA and our client certificate.
+ * retries, the timeout, oversized answers, gzip, and TLS with the collector's own CA and our client certificate.
  */
 import { writeFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
 import { createServer as createTlsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -33,6 +34,31 @@ t.test('an export the collector never answers is given up at OTEL_EXPORTER_OTLP_
   await t.rejects(spans.flush(), { name: 'TimeoutError' }, 'the flush reports the export it gave up')
   t.ok(Date.now() - began < 5_000, 'without waiting for the collector')
   t.equal(collector.held(), 1, 'the export reached the collector')
+  t.equal(spans.dropped(), 1)
+})
+
+t.test('a collector that keeps answering 503 is given up at the timeout, not after the next wait to retry', async (t) => {
+  const receiver = await startOtlpReceiver(t, Array<number>(10).fill(503))
+  const spans = start(t, { endpoint: receiver.url, env: { OTEL_EXPORTER_OTLP_TIMEOUT: '300' } })
+  ended(spans, 'refused')
+  const began = Date.now()
+  await t.rejects(spans.flush(), { name: 'TimeoutError', message: /did not take the export within 300 ms/ })
+  t.ok(Date.now() - began < 900, `given up before the first retry was due at 1 s (${Date.now() - began} ms)`)
+  t.equal(spans.dropped(), 1)
+  await new Promise((r) => setTimeout(r, 1_200))
+  t.equal(receiver.requests.length, 1, 'and the retry that was waiting never went out')
+})
+
+t.test('an answer too large to be a collector\'s is refused, and its spans counted', async (t) => {
+  const server = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(Buffer.alloc(5 * 1024 * 1024, 0x20)))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
+  const spans = start(t, { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, env: {} })
+  ended(spans, 'flooded')
+  await t.rejects(spans.flush(), { message: /the collector's answer passed 4194304 bytes/ })
   t.equal(spans.dropped(), 1)
 })
 
