@@ -45,9 +45,10 @@ export async function startSinks(options: ServeOptions, policy: Policy, events: 
 /** The OpenTelemetry SDK loads only when an endpoint is configured: it is the heaviest import we have. */
 async function startSpans(options: ServeOptions, env: NodeJS.ProcessEnv): Promise<SpanSink | undefined> {
   const spanOptions = { ...(options.otlpEndpoint && { endpoint: options.otlpEndpoint }), env, serviceName: 'guarded-proxy' }
-  if (!readOtlpConfig(spanOptions)) return undefined
+  const config = readOtlpConfig(spanOptions)
+  if (!config) return undefined
   const { createSpanSink } = await import('./sinks/otel-spans.js')
-  return createSpanSink(spanOptions)
+  return createSpanSink(spanOptions, config)
 }
 
 function definedOnly<T extends object>(value: T | undefined): Partial<T> {

@@ -58,9 +58,11 @@ const DEFAULT_TIMEOUT_MS = 10_000
 // about 1 KB, so 16384 is some 16 MB at worst).
 const BATCH_DEFAULTS: BatchSettings = { maxQueueSize: 16_384, maxExportBatchSize: 256, scheduledDelayMillis: 1000, exportTimeoutMillis: 30_000 }
 
-/** Creates the span sink, or returns undefined when no OTLP endpoint is configured. */
-export function createSpanSink(options: SpanSinkOptions): SpanSink | undefined {
-  const config = readOtlpConfig(options)
+/**
+ * Creates the span sink, or returns undefined when no OTLP endpoint is configured. A caller that has
+ * read the configuration already passes it, so the TLS files are read once.
+ */
+export function createSpanSink(options: SpanSinkOptions, config = readOtlpConfig(options)): SpanSink | undefined {
   if (!config) return undefined
   const settings = batchSettings(options.env)
   const queue = new CountedQueue(otlpExporter(config, settings), settings)
