@@ -7,6 +7,7 @@
  * dropped connections, honouring Retry-After) within the export's timeout, gzip when asked, the
  * collector's own CAs and a client certificate (OTEL_EXPORTER_OTLP_*, read by otlp-config.ts).
  */
+import { createSecureContext } from 'node:tls'
 import { promisify } from 'node:util'
 import { gzip } from 'node:zlib'
 import { OTLPExporterError, type ExportResponse, type IExporterTransport } from '@opentelemetry/otlp-exporter-base'
@@ -25,7 +26,10 @@ const USER_AGENT = 'guarded-proxy (OTLP/HTTP JSON)'
 export function otlpTransport(config: OtlpConfig): IExporterTransport {
   const url = new URL(config.url)
   // Connections are not capped: a flush sends its whole backlog at once, as the SDK's agent did.
-  const pool = new Pool(url.origin, { connect: { ...config.tls } })
+  // One context for every connection: given `ca` and a key, each new connection built its own, which
+  // for a CA bundle costs tens of milliseconds (issue 6, the same trap upstream).
+  const tls = (config.tls.ca ?? config.tls.cert) !== undefined ? { secureContext: createSecureContext({ ...config.tls }) } : {}
+  const pool = new Pool(url.origin, { connect: tls })
   const client = new RetryAgent(pool, RETRY)
   const headers = { ...config.headers, 'content-type': 'application/json', 'user-agent': USER_AGENT, ...(config.compression === 'gzip' && { 'content-encoding': 'gzip' }) }
   return {
