@@ -1,11 +1,11 @@
 /** `guarded-proxy ca init|show` as a real child process, and the sandbox trust bundle curl then uses. */
 import { spawn } from 'node:child_process'
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { caTrustEnv, combineBundle, writeCaBundle } from '../../launcher/ca-trust-env.js'
+import { tempDir } from '../helpers/temp-dir.js'
 import { makeCa, startInspectingStack, startTlsOrigin } from '../helpers/tls-stack.js'
 
 const CLI = fileURLToPath(new URL('../../proxy/cli.ts', import.meta.url))
@@ -23,7 +23,7 @@ function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | n
 }
 
 t.test('ca init makes the CA in the default directory, 0600 key; ca show prints the same fingerprint', async (t) => {
-  const home = await mkdtemp(join(tmpdir(), 'guarded-ca-cli-'))
+  const home = await tempDir(t, 'guarded-ca-cli-')
   const env = { PATH: process.env.PATH ?? '', XDG_CONFIG_HOME: home }
   const init = await run(['ca', 'init', '--days', '30'], env)
   t.equal(init.code, 0, init.stderr)
@@ -46,10 +46,10 @@ t.test('the trust bundle: system roots plus ours, and every variable pointing at
   t.same(Object.keys(caTrustEnv('/run/b.pem')).sort(), ['AWS_CA_BUNDLE', 'CARGO_HTTP_CAINFO', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO', 'NODE_EXTRA_CA_CERTS', 'PIP_CERT', 'REQUESTS_CA_BUNDLE', 'SSL_CERT_FILE'])
   t.ok(Object.values(caTrustEnv('/run/b.pem')).every((v) => v === '/run/b.pem'))
   t.equal(combineBundle('A', 'B\n'), 'A\nB\n')
-  const proxyCa = await makeCa('bundle-proxy')
-  const originCa = await makeCa('bundle-origin')
+  const proxyCa = await makeCa(t, 'bundle-proxy')
+  const originCa = await makeCa(t, 'bundle-origin')
   const origin = await startTlsOrigin(t, originCa, 'api.test')
-  const runDir = await mkdtemp(join(tmpdir(), 'guarded-run-'))
+  const runDir = await tempDir(t, 'guarded-run-')
   const system = join(runDir, 'system.pem')
   await writeFile(system, '# pretend system roots\n')
   const bundle = await writeCaBundle(runDir, proxyCa.pem, system)

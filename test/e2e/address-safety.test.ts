@@ -8,15 +8,15 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import { connect, type AddressInfo, type Socket } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { parseResponse, rawRequest } from '../helpers/raw-client.js'
 import { CLI } from '../helpers/run-cli.js'
 import { startStack } from '../helpers/start-stack.js'
+import { tempDir } from '../helpers/temp-dir.js'
 
 const IP = '/usr/sbin/ip'
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
@@ -114,7 +114,7 @@ interface Namespaced {
 /** Starts the origins and one proxy (on `policy`) inside a fresh namespace. */
 async function startNamespaced(t: Test, policy: string): Promise<Namespaced> {
   const ns = makeNamespace(t)
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-netns-'))
+  const dir = await tempDir(t, 'guarded-netns-')
   const policyFile = join(dir, 'policy.yaml')
   await writeFile(policyFile, policy)
   const origin = nodeInNs(t, ns, ['-e', ORIGIN_SCRIPT, ...ADDRESSES])

@@ -1,12 +1,12 @@
 /** 10,000 requests through a `serve` process with an audit log, rotated by rename + SIGHUP halfway: exactly one decision and one close each, none lost, none torn, in bounded time. */
-import { mkdtemp, rename, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { ProxyAgent, request } from 'undici'
 import { EVENTS_POLICY, readAuditLines } from '../helpers/events-stack.js'
 import { startHttpOrigin } from '../helpers/origins.js'
 import { startServe } from '../helpers/run-cli.js'
+import { tempDir } from '../helpers/temp-dir.js'
 
 const REQUESTS = 10_000
 const CONCURRENCY = 32
@@ -14,7 +14,7 @@ const BUDGET_MS = 90_000
 
 t.test(`${REQUESTS} keep-alive requests at concurrency ${CONCURRENCY} produce exactly ${REQUESTS} decisions and closes`, { timeout: BUDGET_MS + 30_000 }, async (t) => {
   const origin = await startHttpOrigin(t)
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-load-'))
+  const dir = await tempDir(t, 'guarded-load-')
   await writeFile(join(dir, 'policy.yaml'), EVENTS_POLICY)
   const audit = join(dir, 'audit.jsonl')
   const serve = await startServe(t, ['--policy', join(dir, 'policy.yaml'), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--resolve', 'origin.test=127.0.0.1', '--audit-log', audit, '--no-watch'], { PATH: process.env.PATH ?? '', XDG_RUNTIME_DIR: dir, HOME: dir })

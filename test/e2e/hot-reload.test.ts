@@ -3,8 +3,7 @@
  * file change, by a Kubernetes-style `..data` symlink swap, and past a broken file. No request fails,
  * and each new rule applies to the next request.
  */
-import { mkdir, mkdtemp, rename, symlink, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, rename, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { ProxyAgent, request } from 'undici'
@@ -12,6 +11,7 @@ import { DEFAULT_LIMITS } from '../../proxy/options.js'
 import type { ReloadResult } from '../../proxy/policy-files/policy-reloader.js'
 import { startProxy } from '../../proxy/start-proxy.js'
 import { startHttpOrigin } from '../helpers/origins.js'
+import { tempDir } from '../helpers/temp-dir.js'
 
 const CLIENTS = 32
 const policy = (extra: string) => `version: 1\ndefault: deny\nallow_private: [127.0.0.0/8]\nallow:\n  - "steady.test:*"\n${extra}`
@@ -20,7 +20,7 @@ async function stack(t: Test, policyFile: string) {
   const origin = await startHttpOrigin(t)
   const reloads: ReloadResult[] = []
   const waiters: (() => void)[] = []
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-reload-rt-'))
+  const dir = await tempDir(t, 'guarded-reload-rt-')
   const pins = ['steady.test', 'new.test'].map((n) => [n, ['127.0.0.1']] as const)
   const proxy = await startProxy(
     { policyFiles: [policyFile], listen: [{ host: '127.0.0.1', port: 0 }], admin: { host: '127.0.0.1', port: 0 }, resolve: new Map(pins), sessionId: 'default', auth: 'none', limits: { ...DEFAULT_LIMITS, drainTimeoutMs: 1_000 }, watchPolicy: true },
@@ -60,7 +60,7 @@ function load(t: Test, get: (host: string) => Promise<number>) {
 }
 
 t.test('reload under load: no request fails, the new rule applies next, a broken file keeps the last good policy', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-reload-'))
+  const dir = await tempDir(t, 'guarded-reload-')
   const file = join(dir, 'policy.yaml')
   await writeFile(file, policy(''))
   const { proxy, get, reloads, nextReload } = await stack(t, file)
@@ -93,7 +93,7 @@ t.test('reload under load: no request fails, the new rule applies next, a broken
 
 t.test('a ConfigMap-style ..data symlink swap is seen and reloaded', async (t) => {
   // kubelet's layout: policy.yaml -> ..data/policy.yaml, ..data -> ..<timestamp>/, swapped by renaming ..data_tmp.
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-configmap-'))
+  const dir = await tempDir(t, 'guarded-configmap-')
   await mkdir(join(dir, '..v1'))
   await writeFile(join(dir, '..v1', 'policy.yaml'), policy(''))
   await symlink('..v1', join(dir, '..data'))

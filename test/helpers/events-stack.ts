@@ -2,8 +2,7 @@
  * The events suites' stack: the proxy in-process with its admin API, an optional audit log and span
  * endpoint, the events it emitted, and an admin client that talks to it as an operator would.
  */
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { request } from 'undici'
 import type { CloseEvent, DecisionEvent, ProxyEvent } from '../../proxy/events.js'
@@ -11,6 +10,7 @@ import { DEFAULT_LIMITS, type Limits } from '../../proxy/options.js'
 import type { AuditLogOptions } from '../../proxy/sinks/audit-log.js'
 import { startProxy, type RunningProxy } from '../../proxy/start-proxy.js'
 import { collectRecords, noDns, testServeOptions } from './start-stack.js'
+import { tempDir } from './temp-dir.js'
 
 interface Teardown {
   teardown(fn: () => unknown): void
@@ -71,7 +71,7 @@ export interface EventsStack {
 
 /** Starts the proxy on 127.0.0.1:0 (admin too) with a generated admin token in a temp runtime dir. */
 export async function startEventsStack(t: Teardown, options: EventsStackOptions = {}): Promise<EventsStack> {
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-events-'))
+  const dir = await tempDir(t, 'guarded-events-')
   const policyFile = join(dir, 'policy.yaml')
   await writeFile(policyFile, options.policy ?? EVENTS_POLICY)
   const auditFile = options.audit?.path ?? join(dir, 'audit.jsonl')

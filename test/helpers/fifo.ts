@@ -1,9 +1,8 @@
 /** A named pipe as a slow audit destination: the test decides when its reader reads. */
 import { execFileSync } from 'node:child_process'
 import { createReadStream, type ReadStream } from 'node:fs'
-import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { tempDir } from './temp-dir.js'
 
 interface Teardown {
   teardown(fn: () => unknown): void
@@ -21,7 +20,7 @@ export interface Fifo {
 
 /** Creates the FIFO and a reader that starts paused (the writer's open completes when the reader's does). */
 export async function makeFifo(t: Teardown): Promise<Fifo> {
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-fifo-'))
+  const dir = await tempDir(t, 'guarded-fifo-')
   const path = join(dir, 'audit.fifo')
   execFileSync('mkfifo', ['-m', '600', path])
   let text = ''

@@ -1,12 +1,12 @@
 /** One helper that starts the proxy in-process on a policy and hands back the events it emitted. */
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DEFAULT_LIMITS, type Limits, type ServeOptions } from '../../proxy/options.js'
 import type { ProxyEvent, DecisionEvent, CloseEvent, EventBus } from '../../proxy/events.js'
 import { startProxy, type RunningProxy } from '../../proxy/start-proxy.js'
 import type { Lookup } from '../../proxy/resolver.js'
 import type { Logger } from '../../proxy/logger.js'
+import { tempDir } from './temp-dir.js'
 
 interface Teardown {
   teardown(fn: () => unknown): void
@@ -53,7 +53,7 @@ export interface StackOptions {
 
 /** Writes the policy to a temp file, starts the proxy on 127.0.0.1:0 and collects its events. */
 export async function startStack(t: Teardown, options: StackOptions): Promise<Stack> {
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-test-'))
+  const dir = await tempDir(t, 'guarded-test-')
   const policyFile = join(dir, 'policy.yaml')
   await writeFile(policyFile, options.policy)
   const proxy = await startProxy(

@@ -1,8 +1,7 @@
 /** TLS test fixtures: a CA made with certs/, an HTTPS origin whose certificate it signs, and an inspecting proxy. */
 import type { IncomingMessage } from 'node:http'
 import { createServer } from 'node:https'
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { initCa, loadCa, mintLeaf, type Ca } from '../../certs/index.js'
 import type { ProxyEvent } from '../../proxy/events.js'
@@ -10,6 +9,7 @@ import type { Limits } from '../../proxy/options.js'
 import { startProxy, type RunningProxy } from '../../proxy/start-proxy.js'
 import { listenOn } from './origins.js'
 import { collectRecords, noDns, testServeOptions } from './start-stack.js'
+import { tempDir } from './temp-dir.js'
 
 interface Teardown {
   teardown(fn: () => unknown): void
@@ -23,9 +23,9 @@ export interface TestCa {
   readonly ca: Ca
 }
 
-/** Makes a CA with `guarded-proxy ca init`'s own code. */
-export async function makeCa(name: string): Promise<TestCa> {
-  const dir = await mkdtemp(join(tmpdir(), `guarded-${name}-`))
+/** Makes a CA with `guarded-proxy ca init`'s own code, in a directory removed at teardown. */
+export async function makeCa(t: Teardown, name: string): Promise<TestCa> {
+  const dir = await tempDir(t, `guarded-${name}-`)
   const info = await initCa(dir)
   return { dir, certFile: info.paths.cert, pem: info.pem, ca: await loadCa(dir) }
 }
@@ -95,7 +95,7 @@ export interface InspectingOptions {
 
 /** Starts the proxy on 127.0.0.1:0 with an audit log, closed at teardown. */
 export async function startInspectingStack(t: Teardown, options: InspectingOptions): Promise<InspectingStack> {
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-inspect-'))
+  const dir = await tempDir(t, 'guarded-inspect-')
   const policyFile = join(dir, 'policy.yaml')
   const auditFile = join(dir, 'audit.jsonl')
   await writeFile(policyFile, options.policy)

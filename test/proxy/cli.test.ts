@@ -3,15 +3,15 @@
  * signals (SIGHUP reload, SIGTERM drain) and listeners on TCP and Unix sockets.
  */
 import { spawn } from 'node:child_process'
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { get } from 'node:http'
 import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { startEchoOrigin, startHttpOrigin } from '../helpers/origins.js'
 import { openSocket, rawRequest } from '../helpers/raw-client.js'
 import { CLI, runCli, startServe, type ServeChild } from '../helpers/run-cli.js'
+import { tempDir } from '../helpers/temp-dir.js'
 
 const ALLOW_ORIGIN = `version: 1
 default: deny
@@ -40,12 +40,8 @@ alow:
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-async function tempDir(): Promise<string> {
-  return mkdtemp(join(tmpdir(), 'guarded-cli-'))
-}
-
-async function policyFile(text: string): Promise<string> {
-  const file = join(await tempDir(), 'policy.yaml')
+async function policyFile(t: Test, text: string): Promise<string> {
+  const file = join(await tempDir(t, 'guarded-cli-'), 'policy.yaml')
   await writeFile(file, text)
   return file
 }
@@ -143,7 +139,7 @@ function serve(t: Test, policy: string, extra: readonly string[] = []): Promise<
 }
 
 t.test('serve prints the real listener and admin URLs, and the admin listener answers health checks', async (t) => {
-  const child = await serve(t, await policyFile(ALLOW_ORIGIN))
+  const child = await serve(t, await policyFile(t, ALLOW_ORIGIN))
   t.match(child.stdout(), /^guarded-proxy listening on http:\/\/127\.0\.0\.1:\d+$/m)
   t.match(child.stdout(), /^guarded-proxy admin on http:\/\/127\.0\.0\.1:\d+$/m)
   const proxyPort = portOf(child.proxyUrl)
@@ -161,7 +157,7 @@ t.test('serve prints the real listener and admin URLs, and the admin listener an
 })
 
 t.test('a bad policy stops serve with a non-zero exit, file:line:col on stderr, and nothing listening', async (t) => {
-  const file = await policyFile(BROKEN)
+  const file = await policyFile(t, BROKEN)
   const port = await freePort()
   const adminPort = await freePort()
   const result = await runServeToExit(['--policy', file, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${adminPort}`])
@@ -175,7 +171,7 @@ t.test('a bad policy stops serve with a non-zero exit, file:line:col on stderr, 
 })
 
 t.test('usage mistakes exit 2 with the usage text, before anything listens', async (t) => {
-  const policy = await policyFile(ALLOW_ORIGIN)
+  const policy = await policyFile(t, ALLOW_ORIGIN)
   const base = ['--policy', policy, '--admin', '127.0.0.1:0']
   const cases: [string, string[], RegExp][] = [
     ['an unknown flag', ['--listen', '127.0.0.1:0', '--bogus'], /bogus/],
@@ -209,7 +205,7 @@ t.test('usage mistakes exit 2 with the usage text, before anything listens', asy
 })
 
 t.test('SIGHUP reloads the policy; a broken file keeps the previous policy and says why on stderr', async (t) => {
-  const file = await policyFile(BLOCK_ORIGIN)
+  const file = await policyFile(t, BLOCK_ORIGIN)
   const echo = await startEchoOrigin(t)
   const child = await serve(t, file)
   const port = portOf(child.proxyUrl)
@@ -240,7 +236,7 @@ t.test('SIGHUP reloads the policy; a broken file keeps the previous policy and s
 
 t.test('SIGTERM drains: a busy tunnel keeps working until it ends, new connections are refused, exit 0', async (t) => {
   const echo = await startEchoOrigin(t)
-  const child = await serve(t, await policyFile(ALLOW_ORIGIN), ['--drain-timeout', '20s'])
+  const child = await serve(t, await policyFile(t, ALLOW_ORIGIN), ['--drain-timeout', '20s'])
   const port = portOf(child.proxyUrl)
   const tunnel = await connectVia(await openSocket(port), `origin.test:${echo.port}`)
   t.teardown(() => tunnel.socket.destroy())
@@ -266,7 +262,7 @@ t.test('SIGTERM drains: a busy tunnel keeps working until it ends, new connectio
 
 t.test('SIGTERM drain timeout: a tunnel that never ends is cut after --drain-timeout, then exit 0', async (t) => {
   const echo = await startEchoOrigin(t)
-  const child = await serve(t, await policyFile(ALLOW_ORIGIN), ['--drain-timeout', '1s'])
+  const child = await serve(t, await policyFile(t, ALLOW_ORIGIN), ['--drain-timeout', '1s'])
   const tunnel = await connectVia(await openSocket(portOf(child.proxyUrl)), `origin.test:${echo.port}`)
   t.teardown(() => tunnel.socket.destroy())
   t.equal(tunnel.status, 200)
@@ -281,11 +277,11 @@ t.test('SIGTERM drain timeout: a tunnel that never ends is cut after --drain-tim
 })
 
 t.test('--listen unix:/path serves CONNECT and plain HTTP over a Unix socket', async (t) => {
-  const dir = await tempDir()
+  const dir = await tempDir(t, 'guarded-cli-')
   const path = join(dir, 'proxy.sock')
   const echo = await startEchoOrigin(t)
   const origin = await startHttpOrigin(t)
-  const child = await startServe(t, ['--policy', await policyFile(ALLOW_ORIGIN), '--listen', `unix:${path}`, '--admin', '127.0.0.1:0', '--resolve', 'origin.test=127.0.0.1'])
+  const child = await startServe(t, ['--policy', await policyFile(t, ALLOW_ORIGIN), '--listen', `unix:${path}`, '--admin', '127.0.0.1:0', '--resolve', 'origin.test=127.0.0.1'])
   t.equal(child.proxyUrl, `unix:${path}`, 'serve prints the socket it listens on')
 
   const tunnel = await connectVia(connect(path), `origin.test:${echo.port}`)
@@ -317,7 +313,7 @@ t.test('a listener that cannot bind stops serve with exit 1 instead of leaving a
   const proxyPort = await freePort()
   // The proxy listener binds first, then the admin listener fails on the busy port.
   const env = { ...process.env, NODE_OPTIONS: '' }
-  const args = ['serve', '--policy', await policyFile(ALLOW_ORIGIN), '--listen', `127.0.0.1:${proxyPort}`, '--admin', `127.0.0.1:${busyPort}`]
+  const args = ['serve', '--policy', await policyFile(t, ALLOW_ORIGIN), '--listen', `127.0.0.1:${proxyPort}`, '--admin', `127.0.0.1:${busyPort}`]
   const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => void child.kill('SIGKILL'))
   let stderr = ''

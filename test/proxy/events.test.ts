@@ -1,12 +1,12 @@
 /** Prompts and what the records say about them: set by an admin, by the session from inside, or per request; the status page; metrics that never carry them; spans that join the agent's trace. */
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { curl } from '../helpers/clients.js'
 import { callAdmin, EVENTS_POLICY, readAuditLines, startEventsStack, waitForAudit } from '../helpers/events-stack.js'
 import { startHttpOrigin } from '../helpers/origins.js'
 import { startServe } from '../helpers/run-cli.js'
+import { tempDir } from '../helpers/temp-dir.js'
 import { startOtlpReceiver } from './sinks/otlp-receiver.js'
 import { parseProm } from './sinks/prom-text.js'
 
@@ -159,7 +159,7 @@ t.test('redact_prompt_text in the policy keeps the text out of the audit log but
 t.test('spans end to end: serve --otlp-endpoint, a request with a traceparent becomes a span in that trace with the audit keys', async (t) => {
   const receiver = await startOtlpReceiver(t)
   const origin = await startHttpOrigin(t)
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-spans-'))
+  const dir = await tempDir(t, 'guarded-spans-')
   await writeFile(join(dir, 'policy.yaml'), EVENTS_POLICY)
   const audit = join(dir, 'audit.jsonl')
   const token = 'spans-test-admin-token-0123456789'

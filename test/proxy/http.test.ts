@@ -1,6 +1,5 @@
 /** Plain-HTTP proxying end to end: absolute-form requests, bodies, keep-alive, hop-by-hop headers, paths, WebSockets. Refusals: http-refusals.test.ts. */
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
@@ -8,6 +7,7 @@ import { curl, readBytes } from '../helpers/clients.js'
 import { startHttpOrigin } from '../helpers/origins.js'
 import { openSocket, parseResponse, rawRequest, readUntilQuiet } from '../helpers/raw-client.js'
 import { startStack } from '../helpers/start-stack.js'
+import { tempDir } from '../helpers/temp-dir.js'
 import { agentFor, exchange, FIVE_MB, PINS, POLICY, raw, streamOf } from './http-fixtures.js'
 
 t.test('undici GET through the proxy reaches the origin in origin-form, and is recorded', async (t) => {
@@ -53,7 +53,7 @@ t.test('curl: GET 5 MB, and POST a 5 MB chunked body', async (t) => {
   t.equal(get.code, 0, get.stderr)
   t.equal(get.stdout.length, FIVE_MB)
   t.ok(get.stdout.every((b) => b === 97), 'the bytes are the origin bytes')
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-http-'))
+  const dir = await tempDir(t, 'guarded-http-')
   const file = join(dir, 'body')
   await writeFile(file, Buffer.alloc(FIVE_MB, 'q'))
   const post = await curl(['-x', url, '-H', 'Transfer-Encoding: chunked', '--data-binary', `@${file}`, origin.url('/upload', 'origin.test')])

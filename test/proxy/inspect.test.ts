@@ -1,13 +1,12 @@
 /** TLS inspection end to end: curl, git and undici through the proxy to HTTPS origins with their own CA. */
 import { randomBytes } from 'node:crypto'
 import { spawn } from 'node:child_process'
-import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect as tlsConnect, createSecureContext, rootCertificates, type TLSSocket } from 'node:tls'
 import t from 'tap'
 import { ProxyAgent, request } from 'undici'
 import { curl, openTunnel } from '../helpers/clients.js'
+import { tempDir } from '../helpers/temp-dir.js'
 import { makeCa, startInspectingStack, startTlsOrigin, type InspectingStack, type TestCa, type TlsOrigin } from '../helpers/tls-stack.js'
 
 interface Teardown {
@@ -30,9 +29,9 @@ interface World {
 
 /** One world for the file: the proxy's CA, a trusted origin (api.test), an untrusted one (bad.test), the proxy. */
 async function world(t: Teardown): Promise<World> {
-  const proxyCa = await makeCa('proxy-ca')
-  const originCa = await makeCa('origin-ca')
-  const strangerCa = await makeCa('stranger-ca')
+  const proxyCa = await makeCa(t, 'proxy-ca')
+  const originCa = await makeCa(t, 'origin-ca')
+  const strangerCa = await makeCa(t, 'stranger-ca')
   const api = await startTlsOrigin(t, originCa, 'api.test')
   const bad = await startTlsOrigin(t, strangerCa, 'bad.test')
   const policy = [
@@ -125,7 +124,7 @@ t.test('inspection', async (t) => {
   })
 
   await t.test('git ls-remote through the proxy: allowed repository works with the injected token, another is refused', async (t) => {
-    const home = await mkdtemp(join(tmpdir(), 'guarded-git-'))
+    const home = await tempDir(t, 'guarded-git-')
     const env = { PATH: process.env.PATH ?? '', HOME: home, GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0' }
     const git = (url: string): Promise<{ code: number | null; stderr: string }> =>
       new Promise((resolve) => {
@@ -194,12 +193,12 @@ t.test('inspection', async (t) => {
 
 t.test('inspection needs a CA only when a rule inspects, and refuses a key others can read', async (t) => {
   const { chmod } = await import('node:fs/promises')
-  const missing = await mkdtemp(join(tmpdir(), 'guarded-noca-'))
+  const missing = await tempDir(t, 'guarded-noca-')
   const plain = await startInspectingStack(t, { policy: 'version: 1\nallow:\n  - github.com\n', caDir: missing })
   t.notOk(plain.proxy.inspection.current(), 'a plain policy starts without any CA')
   const inspecting = 'version: 1\nallow:\n  - {host: api.test, inspect: true}\n'
   await t.rejects(startInspectingStack(t, { policy: inspecting, caDir: missing }), { code: 'GUARDED_CA_MISSING', message: /guarded-proxy ca init --dir/ })
-  const ca = await makeCa('loose')
+  const ca = await makeCa(t, 'loose')
   await chmod(join(ca.dir, 'ca-key.pem'), 0o644)
   await t.rejects(startInspectingStack(t, { policy: inspecting, caDir: ca.dir }), { code: 'GUARDED_CA_KEY_PERMISSIONS', message: /chmod 600/ })
   const creds = 'version: 1\nallow:\n  - {host: api.test, credentials: {header: X-Key, value: "${env:NOPE_TOKEN}"}}\n'
@@ -210,7 +209,7 @@ t.test('inspection needs a CA only when a rule inspects, and refuses a key other
 t.test('plain HTTP to a host with path rules is held to them too, and never gets the credential', async (t) => {
   const { startHttpOrigin } = await import('../helpers/origins.js')
   const origin = await startHttpOrigin(t)
-  const proxyCa = await makeCa('plain')
+  const proxyCa = await makeCa(t, 'plain')
   const policy = `version: 1\nallow:\n  - host: "plain.test:${origin.port}"\n    paths: ["/repos/acme/**"]\n    credentials: {header: Authorization, value: "Bearer \${env:GITHUB_TOKEN}"}\nallow_private: [127.0.0.0/8]\n`
   const stack = await startInspectingStack(t, { policy, caDir: proxyCa.dir, env: { GITHUB_TOKEN: SECRET }, resolve: PINS, audit: false })
   const other = await curl(['-i', '--path-as-is', '-x', stack.url, `http://plain.test:${origin.port}/repos/acme/../other`])
@@ -223,8 +222,8 @@ t.test('plain HTTP to a host with path rules is held to them too, and never gets
 })
 
 t.test('an inspected tunnel in use outlives the idle timeout, and one left idle is closed', async (t) => {
-  const originCa = await makeCa('idle-origin')
-  const proxyCa = await makeCa('idle-proxy')
+  const originCa = await makeCa(t, 'idle-origin')
+  const proxyCa = await makeCa(t, 'idle-proxy')
   const api = await startTlsOrigin(t, originCa, 'api.test')
   const policy = `version: 1\nallow:\n  - {host: "api.test:${api.port}", inspect: true}\nallow_private: [127.0.0.0/8]\n`
   const stack = await startInspectingStack(t, { policy, caDir: proxyCa.dir, upstreamCaFile: originCa.certFile, resolve: PINS, audit: false, limits: { idleTimeoutMs: 300 } })
@@ -244,8 +243,8 @@ t.test('an inspected tunnel in use outlives the idle timeout, and one left idle 
 
 t.test('with --upstream-ca, new upstream connections share one trust store instead of each building its own', async (t) => {
   // What building one costs on this machine: the public roots and the private CA, parsed once.
-  const originCa = await makeCa('many-origin')
-  const proxyCa = await makeCa('many-proxy')
+  const originCa = await makeCa(t, 'many-origin')
+  const proxyCa = await makeCa(t, 'many-proxy')
   const storeMs = Math.min(...[1, 2, 3, 4, 5].map(() => cpuMs(() => createSecureContext({ ca: [...rootCertificates, originCa.pem] }))))
   const parallel = 24
   const api = await startTlsOrigin(t, originCa, 'api.test', { holdUntil: parallel })

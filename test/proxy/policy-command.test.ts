@@ -1,10 +1,10 @@
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { runCli } from '../helpers/run-cli.js'
+import { tempDir } from '../helpers/temp-dir.js'
 
-const dir = await mkdtemp(join(tmpdir(), 'guarded-policy-cmd-'))
+const dir = await tempDir(t, 'guarded-policy-cmd-')
 process.env.XDG_CONFIG_HOME = join(dir, 'config') // the trust store of this test only (runCli inherits the environment)
 const file = async (name: string, text: string) => (await writeFile(join(dir, name), text), join(dir, name))
 

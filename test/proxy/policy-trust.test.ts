@@ -1,5 +1,4 @@
-import { mkdir, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { loadPolicy } from '../../policy/load.js'
@@ -7,10 +6,11 @@ import { discoverLayers } from '../../proxy/policy-files/discover-layers.js'
 import type { PolicyRoots } from '../../proxy/policy-files/policy-roots.js'
 import { readLayers } from '../../proxy/policy-files/read-layers.js'
 import { projectTrust, trustNotice, trustProject } from '../../proxy/policy-files/trust-store.js'
+import { tempDir } from '../helpers/temp-dir.js'
 
 /** A fake machine: /etc/guarded, ~/.config/guarded and a repository with a project policy, all under a temp dir. */
 async function machine(t: { teardown(fn: () => unknown): void }) {
-  const root = await mkdtemp(join(tmpdir(), 'guarded-layers-'))
+  const root = await tempDir(t, 'guarded-layers-')
   const roots: PolicyRoots = { systemDir: join(root, 'etc'), configDir: join(root, 'config'), cwd: join(root, 'repo', 'src') }
   await mkdir(roots.systemDir, { recursive: true })
   await mkdir(roots.configDir, { recursive: true })

@@ -1,13 +1,13 @@
 /** `guarded-proxy prompt` as an agent's hook runs it: a child process with HTTP_PROXY, naming the prompt of its own session through the proxy. */
 import { spawn } from 'node:child_process'
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { curl } from '../helpers/clients.js'
 import { startEventsStack, waitForAudit } from '../helpers/events-stack.js'
 import { startHttpOrigin } from '../helpers/origins.js'
 import { CLI } from '../helpers/run-cli.js'
+import { tempDir } from '../helpers/temp-dir.js'
 
 /** Runs `guarded-proxy prompt ARGS` with only PATH and the given proxy variables in its environment. */
 function prompt(args: string[], env: Record<string, string>, stdin = ''): Promise<{ code: number | null; stderr: string }> {
@@ -25,7 +25,7 @@ t.test('guarded-proxy prompt', async (t) => {
   const stack = await startEventsStack(t, { auth: 'required', audit: {} })
   const session = await stack.createSession({ id: 'hooked' })
   const other = await stack.createSession({ id: 'other' })
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-prompt-'))
+  const dir = await tempDir(t, 'guarded-prompt-')
   // Each test requests its own path, so its decision record is found by path once the log has it.
   const request = async (proxyUrl: string, path: string): Promise<Record<string, unknown>> => {
     await curl(['-x', proxyUrl, '-o', '/dev/null', origin.url(path, 'origin.test')])

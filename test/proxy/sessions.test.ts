@@ -7,8 +7,8 @@ import { EVENTS_POLICY, startEventsStack, waitForAudit, type EventsStack } from 
 import { startHttpOrigin } from '../helpers/origins.js'
 import { rawRequest } from '../helpers/raw-client.js'
 import { startServe } from '../helpers/run-cli.js'
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { tempDir } from '../helpers/temp-dir.js'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 
 /** GET through the proxy with undici (absolute-form, credentials from the proxy URL). */
@@ -120,7 +120,7 @@ t.test('auth none: clients without credentials belong to the default session; cr
 
 t.test('--session-id names the default session of a serve process', async (t) => {
   const origin = await startHttpOrigin(t)
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-sessions-'))
+  const dir = await tempDir(t, 'guarded-sessions-')
   await writeFile(join(dir, 'policy.yaml'), EVENTS_POLICY)
   const audit = join(dir, 'audit.jsonl')
   const serve = await startServe(t, ['--policy', join(dir, 'policy.yaml'), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--resolve', 'origin.test=127.0.0.1', '--session-id', 'ci-job-42', '--audit-log', audit], { PATH: process.env.PATH ?? '', XDG_RUNTIME_DIR: dir, HOME: dir })

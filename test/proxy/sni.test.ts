@@ -63,7 +63,7 @@ t.test('checkClientHello, as a table', async (t) => {
 })
 
 t.test('opaque tunnels', async (t) => {
-  const originCa = await makeCa('sni-origin')
+  const originCa = await makeCa(t, 'sni-origin')
   const tlsOrigin = await startTlsOrigin(t, originCa, 'api.test')
   const counting = await countingOrigin(t)
   const speaker = await countingOrigin(t, '220 hello\r\n')

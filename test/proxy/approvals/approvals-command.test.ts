@@ -3,12 +3,12 @@
  * errors, and `watch` driven through a pseudo-terminal (script(1) from util-linux) with a real parked curl.
  */
 import { spawn } from 'node:child_process'
-import { mkdtemp, readFile, readdir, stat, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { startHttpOrigin } from '../../helpers/origins.js'
 import { CLI, startServe, type ServeChild } from '../../helpers/run-cli.js'
+import { tempDir } from '../../helpers/temp-dir.js'
 import { adminOf, curlVia, waitFor } from './admin.js'
 
 const POLICY = `version: 1
@@ -24,8 +24,8 @@ interface Run {
 }
 
 /** A runtime directory of its own (so the test sees only its proxies) and a policy file. */
-async function setup(): Promise<{ env: NodeJS.ProcessEnv; runtime: string; policy: string; cli: (...args: string[]) => Promise<Run> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-approvals-cli-'))
+async function setup(t: Test): Promise<{ env: NodeJS.ProcessEnv; runtime: string; policy: string; cli: (...args: string[]) => Promise<Run> }> {
+  const dir = await tempDir(t, 'guarded-approvals-cli-')
   const policy = join(dir, 'policy.yaml')
   await writeFile(policy, POLICY)
   const env = { ...process.env, XDG_RUNTIME_DIR: dir }
@@ -47,7 +47,7 @@ function serve(t: Test, policy: string, env: NodeJS.ProcessEnv): Promise<ServeCh
 }
 
 t.test('a running proxy has a 0600 discovery file naming its admin URL and token file, removed when it stops', async (t) => {
-  const { env, runtime, policy } = await setup()
+  const { env, runtime, policy } = await setup(t)
   const proxy = await serve(t, policy, env)
   const file = join(runtime, 'proxies', `${proxy.child.pid}.json`)
   const entry = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>
@@ -61,7 +61,7 @@ t.test('a running proxy has a 0600 discovery file naming its admin URL and token
 })
 
 t.test('readers drop files of dead processes; with several live proxies they ask for --pid', async (t) => {
-  const { env, runtime, policy, cli } = await setup()
+  const { env, runtime, policy, cli } = await setup(t)
   t.match(await cli('list'), { code: 1, stderr: /no running guarded proxy found in .*proxies; start one with guarded-proxy serve/ })
   const first = await serve(t, policy, env)
   const dead = spawn(process.execPath, ['-e', ''])
@@ -85,7 +85,7 @@ t.test('readers drop files of dead processes; with several live proxies they ask
 })
 
 t.test('list, allow and deny by id prefix release a parked curl; unknown ids and bad flags are clear errors', async (t) => {
-  const { env, policy, cli } = await setup()
+  const { env, policy, cli } = await setup(t)
   const origin = await startHttpOrigin(t)
   const proxy = await serve(t, policy, env)
   const admin = await adminOf(proxy.adminUrl, JSON.parse(await readFile(join(env.XDG_RUNTIME_DIR!, 'guarded', 'proxies', `${proxy.child.pid}.json`), 'utf8')).token_file)
@@ -119,12 +119,12 @@ t.test('list, allow and deny by id prefix release a parked curl; unknown ids and
 })
 
 t.test('watch needs a terminal, and says so before looking for a proxy', async (t) => {
-  const { cli } = await setup()
+  const { cli } = await setup(t)
   t.match(await cli('watch'), { code: 2, stderr: /watch needs a terminal/ })
 })
 
 t.test('watch in a pseudo-terminal shows a parked request, its prompt made harmless, and `a` releases it', async (t) => {
-  const { env, policy } = await setup()
+  const { env, policy } = await setup(t)
   const origin = await startHttpOrigin(t)
   const proxy = await serve(t, policy, env)
   const tokenFile = join(env.XDG_RUNTIME_DIR!, 'guarded', `admin-token-${proxy.child.pid}`)

@@ -2,8 +2,7 @@
  * The approval machinery end to end, in-process: real curl and undici clients parked on unknown
  * destinations and released by approvers through the admin API, timeouts, failures, dedupe, scopes, bounds.
  */
-import { readdir, readFile, mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { RegistryEvent } from '../../../proxy/approvals/create-registry.js'
@@ -11,6 +10,7 @@ import type { Lookup } from '../../../proxy/resolver.js'
 import { startHttpOrigin } from '../../helpers/origins.js'
 import { startServe } from '../../helpers/run-cli.js'
 import { startStack, type Stack, type StackOptions } from '../../helpers/start-stack.js'
+import { tempDir } from '../../helpers/temp-dir.js'
 import { adminOf, agentFor, curlVia, undiciVia, waitFor, type Admin } from './admin.js'
 
 const POLICY = `version: 1
@@ -194,7 +194,7 @@ t.test('scope session lets the rest of that session straight through, not anothe
 
 t.test('an always decision is written to the decisions file and survives a restart of the proxy', async (t) => {
   const origin = await startHttpOrigin(t)
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-decisions-'))
+  const dir = await tempDir(t, 'guarded-decisions-')
   const decisionsFile = join(dir, 'decisions.yaml')
   const stack = await approvalStack(t, { decisionsFile })
   const parked = curlVia(stack.url, origin.url('/1', 'always.test'))
@@ -209,7 +209,7 @@ t.test('an always decision is written to the decisions file and survives a resta
   await stack.proxy.close()
 
   // A new process on the same files: no approver at all, so anything still unknown is refused at once.
-  const runtime = await mkdtemp(join(tmpdir(), 'guarded-runtime-'))
+  const runtime = await tempDir(t, 'guarded-runtime-')
   const child = await startServe(t, ['--policy', stack.policyFile, '--decisions', decisionsFile, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--resolve', 'always.test=127.0.0.1', '--resolve', 'other.test=127.0.0.1'], { ...process.env, XDG_RUNTIME_DIR: runtime })
   t.match(await curlVia(child.proxyUrl, origin.url('/3', 'always.test')), { status: 200, body: 'origin saw GET /3 0' }, 'allowed without asking')
   t.match(await curlVia(child.proxyUrl, origin.url('/4', 'other.test')), { status: 403, decision: 'approval-required' }, 'while a host never decided still needs an approval')

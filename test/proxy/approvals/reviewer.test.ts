@@ -1,6 +1,5 @@
 /** The auto-reviewer end to end with a real reviewer program, its answer mapping, and the built-in rules as a table. */
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
@@ -11,6 +10,7 @@ import type { ApprovalView } from '../../../proxy/approvals/types.js'
 import { curl } from '../../helpers/clients.js'
 import { startHttpOrigin } from '../../helpers/origins.js'
 import { startStack, type Stack } from '../../helpers/start-stack.js'
+import { tempDir } from '../../helpers/temp-dir.js'
 
 
 const PINS = { 'review.test': '127.0.0.1' }
@@ -48,8 +48,8 @@ process.stdin.on('end', () => {
 })
 `
 
-async function reviewerScript(): Promise<{ script: string; saved: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-reviewer-'))
+async function reviewerScript(t: Test): Promise<{ script: string; saved: string }> {
+  const dir = await tempDir(t, 'guarded-reviewer-')
   const script = join(dir, 'reviewer.cjs')
   await writeFile(script, REVIEWER)
   return { script, saved: join(dir, 'stdin.json') }
@@ -75,7 +75,7 @@ function policy(command: string[] | 'builtin', approvers: string[] = ['api'], ti
 
 /** Starts the proxy with the reviewer in `mode`, with a prompt on the default session. */
 async function stackWith(t: Test, mode: string, timeout?: string): Promise<{ stack: Stack; saved: string; token: string }> {
-  const { script, saved } = await reviewerScript()
+  const { script, saved } = await reviewerScript(t)
   const stack = await startStack(t, { policy: policy([process.execPath, script, mode, saved], ['api'], timeout), resolve: PINS })
   const token = (await readFile(stack.proxy.adminToken.file, 'utf8')).trim()
   const put = await request(`${stack.proxy.admin.url}/v1/sessions/default/prompt`, {
@@ -152,7 +152,7 @@ t.test('high risk is escalated: listed with the risk and rationale, then approve
 
 t.test('an escalation with no human approver fails closed as approval-required', async (t) => {
   const origin = await startHttpOrigin(t)
-  const { script, saved } = await reviewerScript()
+  const { script, saved } = await reviewerScript(t)
   const stack = await startStack(t, { policy: policy([process.execPath, script, 'high', saved], []), resolve: PINS })
   const res = await getVia(stack, origin.url('/', 'review.test'))
   t.equal(res.decision, 'approval-required')
@@ -203,7 +203,7 @@ t.test('the built-in reviewer runs in the proxy: a paste site is denied, a regis
 })
 
 t.test('reviewer processes are bounded: with a limit of 1, three reviews run one after another', async (t) => {
-  const { script, saved } = await reviewerScript()
+  const { script, saved } = await reviewerScript(t)
   const review = createReviewRunner({ maxConcurrent: 1 })
   const config = { command: [process.execPath, script, 'serial', saved], approveRisks: ['low' as const], timeoutMs: 10_000 }
   const view = (host: string): ApprovalView => ({ id: host, session_id: 's', host, port: 443, first_seen: new Date().toISOString(), waiting: 1, expires_at: new Date().toISOString() })

@@ -1,6 +1,5 @@
 /** The audit log as a security engineer reads it and an operator runs it: exact keys, one decision and one close per connection, rotation, SIGHUP, back-pressure, drops, and a failing disk. */
-import { mkdtemp, readdir, rename, stat, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readdir, rename, stat, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import t, { type Test } from 'tap'
 import { ProxyAgent, request } from 'undici'
@@ -11,6 +10,7 @@ import { EVENTS_POLICY, readAuditLines, startEventsStack, waitForAudit } from '.
 import { makeFifo } from '../../helpers/fifo.js'
 import { startHttpOrigin, startEchoOrigin } from '../../helpers/origins.js'
 import { startServe } from '../../helpers/run-cli.js'
+import { tempDir } from '../../helpers/temp-dir.js'
 import { close, decision } from './events.js'
 import { parseProm, sample } from './prom-text.js'
 
@@ -61,7 +61,7 @@ t.test('every line parses, carries the schema and the exact attribute keys, one 
 
 t.test('rotation: serve --audit-max-bytes rotates into .1, .2 and keeps only --audit-keep files', async (t) => {
   const origin = await startHttpOrigin(t)
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-rotate-'))
+  const dir = await tempDir(t, 'guarded-rotate-')
   await writeFile(join(dir, 'policy.yaml'), EVENTS_POLICY)
   const audit = join(dir, 'audit.jsonl')
   const serve = await startServe(t, ['--policy', join(dir, 'policy.yaml'), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--resolve', 'origin.test=127.0.0.1', '--audit-log', audit, '--audit-max-bytes', '2000', '--audit-keep', '2'], { PATH: process.env.PATH ?? '', XDG_RUNTIME_DIR: dir, HOME: dir })
@@ -83,7 +83,7 @@ t.test('rotation: serve --audit-max-bytes rotates into .1, .2 and keeps only --a
 
 t.test('SIGHUP after a logrotate-style rename: new lines go to the new file, none are lost', async (t) => {
   const origin = await startHttpOrigin(t)
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-hup-'))
+  const dir = await tempDir(t, 'guarded-hup-')
   await writeFile(join(dir, 'policy.yaml'), EVENTS_POLICY)
   const audit = join(dir, 'audit.jsonl')
   const serve = await startServe(t, ['--policy', join(dir, 'policy.yaml'), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--resolve', 'origin.test=127.0.0.1', '--audit-log', audit, '--no-watch'], { PATH: process.env.PATH ?? '', XDG_RUNTIME_DIR: dir, HOME: dir })
@@ -105,7 +105,7 @@ t.test('SIGHUP after a logrotate-style rename: new lines go to the new file, non
 })
 
 t.test('reopen under a steady stream of records: completes promptly and loses nothing', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-reopen-'))
+  const dir = await tempDir(t, 'guarded-reopen-')
   const path = join(dir, 'audit.jsonl')
   const log = await openAuditLog(options(path))
   t.teardown(() => log.close())
@@ -167,7 +167,7 @@ t.test('through the proxy: an unwritable audit log turns new connections away wi
 })
 
 t.test('a refusal while the log is full keeps its close: every written decision has its close', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-full-'))
+  const dir = await tempDir(t, 'guarded-full-')
   const path = join(dir, 'audit.jsonl')
   const log = await openAuditLog(options(path, { bufferRecords: 1 }))
   // The first record starts a write; the second fills the one-record buffer.
@@ -270,7 +270,7 @@ t.test('a log that is not a regular file (a pipe, /dev/null) is never rotated aw
 })
 
 t.test('records are written in emission order, whole, even in large batches', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-order-'))
+  const dir = await tempDir(t, 'guarded-order-')
   const path = join(dir, 'audit.jsonl')
   const log = await openAuditLog(options(path))
   const events: ProxyEvent[] = []
@@ -284,7 +284,7 @@ t.test('records are written in emission order, whole, even in large batches', as
 })
 
 t.test('lines wait a moment to share a write, but a lone record is still written without a flush', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-lone-'))
+  const dir = await tempDir(t, 'guarded-lone-')
   const path = join(dir, 'audit.jsonl')
   const log = await openAuditLog(options(path))
   t.teardown(() => log.close())

@@ -1,10 +1,10 @@
 /** The OTEL_* reading for the span sink, as a table: each row is an environment and what it must produce. */
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import t from 'tap'
 import { ConfigError } from '../../../proxy/errors.js'
 import { parseKeyValues, readOtlpConfig, type OtlpConfigInput } from '../../../proxy/sinks/otlp-config.js'
+import { tempDir } from '../../helpers/temp-dir.js'
 
 const urls: [why: string, input: OtlpConfigInput, url: string | undefined][] = [
   ['nothing set: spans are off', { env: {} }, undefined],
@@ -40,7 +40,7 @@ t.test('headers: generic then per-signal, percent-decoded; timeout from the per-
 })
 
 t.test('compression and TLS files: the per-signal variable first; files read once, at start', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'guarded-otlp-'))
+  const dir = await tempDir(t, 'guarded-otlp-')
   const [generic, traces, cert, key] = ['generic.pem', 'traces.pem', 'cert.pem', 'key.pem'].map((name) => join(dir, name))
   for (const file of [generic, traces, cert, key]) await writeFile(file!, `contents of ${basename(file!)}`)
   const config = readOtlpConfig({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_COMPRESSION: 'none', OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: ' GZIP ',

@@ -72,7 +72,7 @@ t.test('OTEL_EXPORTER_OTLP_COMPRESSION=gzip sends the export gzipped', async (t)
 })
 
 t.test('a TLS collector: its CA from OTEL_EXPORTER_OTLP_CERTIFICATE, our client certificate from ..._CLIENT_*', async (t) => {
-  const ca = await makeCa('otlp')
+  const ca = await makeCa(t, 'otlp')
   const serverLeaf = await mintLeaf(ca.ca, '127.0.0.1', 4, new Date())
   const clientLeaf = await mintLeaf(ca.ca, 'guarded-client', 'name', new Date())
   await writeFile(join(ca.dir, 'client.pem'), clientLeaf.cert)
