@@ -122,7 +122,11 @@ t.test('the Dockerfile builds and its image answers its own HEALTHCHECK', { skip
   for (const flag of cmd.filter((a) => a.startsWith('--'))) t.ok(help.includes(`${flag} `), `CMD flag ${flag} is one \`serve\` knows`)
   const argv = [...entry, ...cmd.map(local)]
   const ns = makeNamespaces(t)
-  const envArgs = Object.entries(image.env).map(([k, v]) => `${k}=${v}`)
+  // The container's own /tmp (HOME and XDG_RUNTIME_DIR point there) is a directory under work, not the host's /tmp.
+  const containerTmp = join(work, 'tmp')
+  mkdirSync(containerTmp)
+  chmodSync(containerTmp, 0o1777)
+  const envArgs = Object.entries(image.env).map(([k, v]) => `${k}=${v === '/tmp' ? containerTmp : v}`)
   await startIn(t, ns.pod, [...asUid(1337), 'env', ...envArgs, process.execPath, ...argv.slice(1)], /guarded-proxy admin on/)
   const health = execForm(last('HEALTHCHECK'))
   const check = spawnSync('ip', ['netns', 'exec', ns.pod, ...asUid(1337), process.execPath, ...health.slice(1)], { env: childEnv() })

@@ -72,8 +72,8 @@ function makeNamespace(t: Test): string {
 }
 
 /** Runs `node ARGS` inside the namespace, collecting output; killed at teardown. */
-function nodeInNs(t: Test, ns: string, args: readonly string[]): { child: ChildProcess; out: () => string; err: () => string } {
-  const env = { ...process.env, NODE_OPTIONS: '' } // no tap coverage hooks in the namespaced children
+function nodeInNs(t: Test, ns: string, args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}): { child: ChildProcess; out: () => string; err: () => string } {
+  const env = { ...process.env, NODE_OPTIONS: '', ...extraEnv } // no tap coverage hooks in the namespaced children
   const child = spawn(IP, ['netns', 'exec', ns, process.execPath, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
@@ -121,7 +121,8 @@ async function startNamespaced(t: Test, policy: string): Promise<Namespaced> {
   await waitFor(origin.out, new RegExp(`(listening .*\\n){${ADDRESSES.length}}`), 'the namespaced origins')
   const socket = join(dir, 'proxy.sock')
   const args = ['serve', '--policy', policyFile, '--listen', `unix:${socket}`, '--admin', `unix:${join(dir, 'admin.sock')}`]
-  const proxy = nodeInNs(t, ns, [CLI, ...args, ...PINS.flatMap((p) => ['--resolve', p])])
+  // Its admin token and discovery file go in the temp dir: a killed proxy cannot remove them itself.
+  const proxy = nodeInNs(t, ns, [CLI, ...args, ...PINS.flatMap((p) => ['--resolve', p])], { XDG_RUNTIME_DIR: dir })
   await waitFor(() => proxy.out() + proxy.err(), /guarded-proxy admin on|exited|Error/, 'the namespaced proxy')
   if (!/guarded-proxy listening on unix:/.test(proxy.out())) throw new Error(`proxy did not start: ${proxy.err()}`)
   return { socket, hits: (address) => origin.out().split('\n').filter((l) => l === `hit ${address}`).length }

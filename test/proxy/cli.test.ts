@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { get } from 'node:http'
 import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import t, { type Test } from 'tap'
 import { startEchoOrigin, startHttpOrigin } from '../helpers/origins.js'
 import { openSocket, rawRequest } from '../helpers/raw-client.js'
@@ -134,8 +134,9 @@ function runServeToExit(args: readonly string[], ms = 30_000): Promise<{ code: n
   })
 }
 
+/** `serve` on the policy file, its admin token and discovery file in the policy's temp dir (removed at teardown), not under $HOME. */
 function serve(t: Test, policy: string, extra: readonly string[] = []): Promise<ServeChild> {
-  return startServe(t, ['--policy', policy, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--resolve', 'origin.test=127.0.0.1', ...extra])
+  return startServe(t, ['--policy', policy, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--resolve', 'origin.test=127.0.0.1', ...extra], { ...process.env, XDG_RUNTIME_DIR: dirname(policy) })
 }
 
 t.test('serve prints the real listener and admin URLs, and the admin listener answers health checks', async (t) => {
@@ -281,7 +282,7 @@ t.test('--listen unix:/path serves CONNECT and plain HTTP over a Unix socket', a
   const path = join(dir, 'proxy.sock')
   const echo = await startEchoOrigin(t)
   const origin = await startHttpOrigin(t)
-  const child = await startServe(t, ['--policy', await policyFile(t, ALLOW_ORIGIN), '--listen', `unix:${path}`, '--admin', '127.0.0.1:0', '--resolve', 'origin.test=127.0.0.1'])
+  const child = await startServe(t, ['--policy', await policyFile(t, ALLOW_ORIGIN), '--listen', `unix:${path}`, '--admin', '127.0.0.1:0', '--resolve', 'origin.test=127.0.0.1'], { ...process.env, XDG_RUNTIME_DIR: dir })
   t.equal(child.proxyUrl, `unix:${path}`, 'serve prints the socket it listens on')
 
   const tunnel = await connectVia(connect(path), `origin.test:${echo.port}`)

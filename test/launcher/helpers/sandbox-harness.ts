@@ -164,7 +164,8 @@ export async function startRealProxy(t: T, fx: Fixture, originPort: number): Pro
   writeFileSync(policy, `version: 1\ndefault: deny\nallow:\n  - ${ORIGIN_HOST}:${originPort}\nallow_private:\n  - 127.0.0.1/32\n`)
   const child = spawn(process.execPath, [REAL_PROXY_CLI, 'serve', '--policy', policy, '--listen', `unix:${fx.socket}`,
     '--admin', '127.0.0.1:0', '--resolve', `${ORIGIN_HOST}=127.0.0.1`, '--admin-token-file', adminTokenPath(fx)],
-    { stdio: ['ignore', 'pipe', 'pipe'] })
+    // Its discovery file goes under the fixture, removed with it: a killed proxy cannot remove it itself.
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XDG_RUNTIME_DIR: join(fx.root, 'runtime') } })
   t.teardown(() => new Promise<void>((resolve) => {
     if (child.exitCode !== null) return resolve()
     child.once('exit', () => resolve())
