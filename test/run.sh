@@ -43,4 +43,18 @@ export PATH="$PATH:/usr/sbin:/sbin"
 npm run build --silent
 npx eslint .
 npx tsc -p tsconfig.test.json
+# What the tests make they remove: a run that leaves files in the temp directories or the state
+# directory fails, naming them, rather than slowly filling the machine.
+leftovers() {
+  find "${TMPDIR:-/tmp}" /var/tmp -maxdepth 1 -name 'guarded*' 2>/dev/null
+  find "${XDG_STATE_HOME:-$HOME/.local/state}/guarded" -type f 2>/dev/null
+}
+before=$(leftovers | sort)
 npx tap "$@"
+left=$(comm -13 <(echo "$before") <(leftovers | sort))
+if [ -n "$left" ]; then
+  echo "test/run.sh: the tests passed but left these behind (a test must remove what it makes;" >&2
+  echo "a guarded-run or proxy you started during the run also counts):" >&2
+  echo "$left" >&2
+  exit 1
+fi
