@@ -56,10 +56,15 @@ function sinkLines(s: SinkFigures): string[] {
   const [rate, rateRatio] = pair(s.off.value, s.on.value)
   const [cpu, cpuRatio] = pair(perCpu(s.off), perCpu(s.on))
   const mb = (bytes: number): string => (bytes / 1e6).toFixed(1)
+  // The cost in CPU time per request carries over to other traffic, where the ratio depends on how
+  // much else the proxy does per request (a large download makes the same records a smaller share).
+  const [offUs, onUs] = [perCpu(s.off), perCpu(s.on)].map((r) => (r ? 1e6 / r : undefined))
+  const added = offUs !== undefined && onUs !== undefined ? `: the sinks add ${num(onUs - offUs, 1)}` : ''
   return ['', `event sinks (issue 4): plain HTTP, ${PHASE.clients} keep-alive clients; off = metrics only, on = audit log + OTLP spans + metrics`,
     row('', ['off', 'on', 'on/off']),
     row('plain HTTP req/s', rate, judge(rateRatio, keep)),
     row('  per second of proxy CPU', cpu, judge(cpuRatio, keep)),
+    row(`  proxy CPU per request, µs${added}`, [num(offUs, 1), num(onUs, 1), num(onUs && offUs ? onUs / offUs : undefined, 2)]),
     `  while on, the sinks took: audit log ${mb(s.auditBytes)} MB; OTLP receiver ${s.otlpPosts} exports, ${mb(s.otlpBytes)} MB`,
     ...phaseErrors('off', s.off), ...phaseErrors('on', s.on)]
 }

@@ -30,6 +30,7 @@ t.test('sinks: the on/off ratio of the rate and of the rate per proxy CPU-second
   const failing = formatSections({ sinks: { off: phase(10_000, 1), on: { ...phase(8_000, 1), errors: 2, firstError: 'reset' }, auditBytes: 0, otlpPosts: 0, otlpBytes: 0 } })
   t.match(lineOf(failing, 'plain HTTP req/s'), /0\.80\s+overhead <10%\s+BELOW$/)
   t.match(lineOf(failing, 'sinks on:'), /2 errors, first: reset/)
+  t.match(lineOf(failing, 'proxy CPU per request, µs'), /: the sinks add 25\.0\s+100\.0\s+125\.0\s+1\.25$/, 'CPU per request off and on, and what the sinks add')
 })
 
 t.test('start-up: what guarded-run adds is its median less the median of true, judged against 300 ms', async t => {
