@@ -45,13 +45,15 @@ npx eslint .
 npx tsc -p tsconfig.test.json
 # What the tests make they remove: a run that leaves files in the temp directories or the state
 # directory fails, naming them, rather than slowly filling the machine.
+# A directory that does not exist holds nothing: find's complaint about it must not end the run.
 leftovers() {
-  find "${TMPDIR:-/tmp}" /var/tmp -maxdepth 1 -name 'guarded*' 2>/dev/null
-  find "${XDG_STATE_HOME:-$HOME/.local/state}/guarded" -type f 2>/dev/null
+  find "${TMPDIR:-/tmp}" /var/tmp -maxdepth 1 -name 'guarded*' 2>/dev/null || true
+  # Where a proxy keeps its admin token and discovery file (proxy/admin-token.ts, runtimeDir).
+  find "${XDG_RUNTIME_DIR:-$HOME/.local/state}/guarded" "$HOME/.local/state/guarded" -type f 2>/dev/null || true
 }
-before=$(leftovers | sort)
+before=$(leftovers | sort -u)
 npx tap "$@"
-left=$(comm -13 <(echo "$before") <(leftovers | sort))
+left=$(comm -13 <(echo "$before") <(leftovers | sort -u))
 if [ -n "$left" ]; then
   echo "test/run.sh: the tests passed but left these behind (a test must remove what it makes;" >&2
   echo "a guarded-run or proxy you started during the run also counts):" >&2
