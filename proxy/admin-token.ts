@@ -1,8 +1,9 @@
 /** The admin API's bearer token: read from `--admin-token-file`, or generated and written 0600 where a sandbox cannot read it. */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
+import { pidAlive } from './approvals/discovery.js'
 import { ConfigError } from './errors.js'
 
 /** The token in force and the file it lives in (`generated` files are removed on shutdown). */
@@ -30,10 +31,25 @@ export async function loadAdminToken(file: string | undefined, env: NodeJS.Proce
   }
   const dir = runtimeDir(env)
   await mkdir(dir, { recursive: true, mode: 0o700 })
+  await removeStaleTokens(dir, pid)
   const path = join(dir, `admin-token-${pid}`)
   const text = randomBytes(32).toString('base64url')
   await writeFile(path, text + '\n', { mode: 0o600 })
   return token(text, path, true)
+}
+
+const TOKEN_FILE = /^admin-token-(\d+)$/
+
+/**
+ * A proxy that was killed, or whose machine went down, never removed its token: a secret nobody can
+ * use any more, and under ~/.local/state (which outlives a reboot) they piled up, one per crash. The
+ * files of processes still running are left alone, as readers of discovery files do (discovery.ts).
+ */
+async function removeStaleTokens(dir: string, self: number): Promise<void> {
+  for (const name of await readdir(dir)) {
+    const pid = Number(TOKEN_FILE.exec(name)?.[1] ?? 0)
+    if (pid > 0 && pid !== self && !pidAlive(pid)) await rm(join(dir, name), { force: true })
+  }
 }
 
 function token(text: string, file: string, generated: boolean): AdminToken {
