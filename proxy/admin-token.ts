@@ -48,7 +48,8 @@ const TOKEN_FILE = /^admin-token-(\d+)$/
 async function removeStaleTokens(dir: string, self: number): Promise<void> {
   for (const name of await readdir(dir)) {
     const pid = Number(TOKEN_FILE.exec(name)?.[1] ?? 0)
-    if (pid > 0 && pid !== self && !pidAlive(pid)) await rm(join(dir, name), { force: true })
+    // Tidying up must never stop a proxy from starting: a file we may not remove stays.
+    if (pid > 0 && pid !== self && !pidAlive(pid)) await rm(join(dir, name), { force: true }).catch(() => {})
   }
 }
 

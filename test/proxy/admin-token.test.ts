@@ -34,3 +34,13 @@ t.test('tokens left by proxies that died are removed; a running process keeps it
   t.same((await readdir(dir)).sort(), [`admin-token-${process.pid}`, 'admin-token-4242', 'admin-token-notes', 'proxies'].sort())
   t.equal(token.file, join(dir, 'admin-token-4242'))
 })
+
+t.test('a stale entry that cannot be removed is left, and the proxy still gets its token', async (t) => {
+  const runtime = await tempDir(t, 'guarded-token-')
+  const dir = join(runtime, 'guarded')
+  const stuck = join(dir, `admin-token-${deadPid()}`)
+  await mkdir(join(stuck, 'inside'), { recursive: true }) // a directory: rm without `recursive` refuses it
+  const token = await loadAdminToken(undefined, { XDG_RUNTIME_DIR: runtime }, 4242)
+  t.equal(token.file, join(dir, 'admin-token-4242'))
+  t.ok((await stat(stuck)).isDirectory(), 'what could not be removed is still there')
+})
