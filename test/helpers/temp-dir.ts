@@ -8,9 +8,10 @@ interface Teardown {
 }
 
 /**
- * Makes `<tmpdir>/<prefix>XXXXXX` and removes it, with everything in it, at teardown. tap runs
- * teardowns last-registered first, so whatever is started afterwards with this directory (a proxy,
- * a child process) is stopped before the directory goes: call this before starting them.
+ * Makes a fresh directory under tmpdir(), named `prefix` plus six random characters, and removes it,
+ * with everything in it, at teardown. tap runs teardowns last-registered first, so whatever is
+ * started afterwards with this directory (a proxy, a child process) is stopped before the directory
+ * goes: call this before starting them.
  */
 export async function tempDir(t: Teardown, prefix: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix))
