@@ -53,12 +53,13 @@ function sinkLines(s: SinkFigures): string[] {
     const ratio = off && on !== undefined ? on / off : undefined
     return [[num(off, 0), num(on, 0), num(ratio, 2)], ratio]
   }
+  const [offPerCpu, onPerCpu] = [perCpu(s.off), perCpu(s.on)]
   const [rate, rateRatio] = pair(s.off.value, s.on.value)
-  const [cpu, cpuRatio] = pair(perCpu(s.off), perCpu(s.on))
+  const [cpu, cpuRatio] = pair(offPerCpu, onPerCpu)
   const mb = (bytes: number): string => (bytes / 1e6).toFixed(1)
   // The cost in CPU time per request carries over to other traffic, where the ratio depends on how
   // much else the proxy does per request (a large download makes the same records a smaller share).
-  const [offUs, onUs] = [perCpu(s.off), perCpu(s.on)].map((r) => (r ? 1e6 / r : undefined))
+  const [offUs, onUs] = [offPerCpu, onPerCpu].map((r) => (r ? 1e6 / r : undefined))
   const added = offUs !== undefined && onUs !== undefined ? `: the sinks add ${num(onUs - offUs, 1)}` : ''
   return ['', `event sinks (issue 4): plain HTTP, ${PHASE.clients} keep-alive clients; off = metrics only, on = audit log + OTLP spans + metrics`,
     row('', ['off', 'on', 'on/off']),
