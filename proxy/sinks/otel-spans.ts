@@ -69,10 +69,12 @@ export function createSpanSink(options: SpanSinkOptions, config = readOtlpConfig
   // Not a tracer provider: nothing else in the proxy makes spans, and the proxy is a library inside
   // guarded-run, where a globally registered provider would not be ours to take.
   const origin: SpanOrigin = { resource: resourceFromAttributes(config.resource), instrumentationScope: { name: 'guarded' } }
+  const { sampler } = config
   return {
     // The span is made when its close arrives, which brings the decision with it.
     sink: (event: ProxyEvent, decision?: DecisionEvent) => {
-      if (event.type === 'close' && decision) queue.end(new RecordSpan(decision, event, origin))
+      if (event.type !== 'close' || !decision) return
+      if (sampler === undefined || sampler(decision['trace.parent'])) queue.end(new RecordSpan(decision, event, origin))
     },
     dropped: () => queue.dropped,
     flush: () => queue.processor.forceFlush(),

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { ConfigError } from '../errors.js'
+import { readSpanSampler, type SpanSampler } from './span-sampling.js'
 
 /** Where and how to export, plus the resource the spans are attributed to. */
 export interface OtlpConfig {
@@ -22,6 +23,8 @@ export interface OtlpConfig {
   readonly tls: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer }
   /** Resource attributes, `service.name` always among them. */
   readonly resource: Readonly<Record<string, string>>
+  /** `OTEL_TRACES_SAMPLER`: which records get a span; absent when every record does. */
+  readonly sampler?: SpanSampler
 }
 
 /** Inputs: the `--otlp-endpoint` flag, the environment, and the service name to use when the environment names none. */
@@ -44,7 +47,8 @@ export function readOtlpConfig({ endpoint, env, serviceName }: OtlpConfigInput):
     throw new ConfigError(`OTEL_EXPORTER_OTLP_TIMEOUT must be a positive number of milliseconds, not ${JSON.stringify(timeout)}`)
   }
   const headers = { ...parseKeyValues(env.OTEL_EXPORTER_OTLP_HEADERS), ...parseKeyValues(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS) }
-  return { url, headers, ...(timeoutMillis !== undefined && { timeoutMillis }), compression: compression(env), tls: tlsFiles(env), resource: resourceAttributes(env, serviceName) }
+  const sampler = readSpanSampler(env)
+  return { url, headers, ...(timeoutMillis !== undefined && { timeoutMillis }), compression: compression(env), tls: tlsFiles(env), resource: resourceAttributes(env, serviceName), ...(sampler && { sampler }) }
 }
 
 function compression(env: NodeJS.ProcessEnv): OtlpConfig['compression'] {

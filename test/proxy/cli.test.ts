@@ -113,10 +113,10 @@ function accepts(port: number): Promise<boolean> {
 }
 
 /** Runs `serve ARGS` expecting it to exit; kills it (and says so) if it is still running after `ms`. */
-function runServeToExit(args: readonly string[], ms = 30_000): Promise<{ code: number | null; stdout: string; stderr: string; hung: boolean }> {
+function runServeToExit(args: readonly string[], ms = 30_000, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string; hung: boolean }> {
   return new Promise((resolve) => {
     // Without tap's NODE_OPTIONS: its coverage hook makes each child take seconds to start on a busy machine.
-    const env = { ...process.env, NODE_OPTIONS: '' }
+    const env = { ...process.env, NODE_OPTIONS: '', ...extraEnv }
     const child = spawn(process.execPath, [CLI, 'serve', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
@@ -169,6 +169,18 @@ t.test('a bad policy stops serve with a non-zero exit, file:line:col on stderr, 
   t.notMatch(result.stdout, /listening/, 'it never claimed to listen')
   t.equal(await accepts(port), false, 'nothing listens on the proxy port')
   t.equal(await accepts(adminPort), false, 'nothing listens on the admin port')
+})
+
+t.test('an OTEL_* setting the span sink cannot honour stops serve at start, naming the variable', async (t) => {
+  const file = await policyFile(t, ALLOW_ORIGIN)
+  const port = await freePort()
+  const result = await runServeToExit(['--policy', file, '--listen', `127.0.0.1:${port}`, '--admin', '127.0.0.1:0', '--otlp-endpoint', 'http://127.0.0.1:9'], 30_000,
+    { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '5' })
+  t.equal(result.hung, false, 'serve exited on its own')
+  t.not(result.code, 0)
+  t.match(result.stderr, /OTEL_TRACES_SAMPLER_ARG must be a probability from 0 to 1 for traceidratio, not "5"/)
+  t.notMatch(result.stdout, /listening/, 'it never claimed to listen')
+  t.equal(await accepts(port), false, 'nothing listens on the proxy port')
 })
 
 t.test('usage mistakes exit 2 with the usage text, before anything listens', async (t) => {

@@ -1,13 +1,13 @@
 /** Prompts and what the records say about them: set by an admin, by the session from inside, or per request; the status page; metrics that never carry them; spans that join the agent's trace. */
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { curl } from '../helpers/clients.js'
 import { callAdmin, EVENTS_POLICY, readAuditLines, startEventsStack, waitForAudit } from '../helpers/events-stack.js'
-import { startHttpOrigin } from '../helpers/origins.js'
-import { startServe } from '../helpers/run-cli.js'
+import { startHttpOrigin, type HttpOrigin } from '../helpers/origins.js'
+import { startServe, type ServeChild } from '../helpers/run-cli.js'
 import { tempDir } from '../helpers/temp-dir.js'
-import { startOtlpReceiver } from './sinks/otlp-receiver.js'
+import { startOtlpReceiver, type OtlpReceiver } from './sinks/otlp-receiver.js'
 import { parseProm } from './sinks/prom-text.js'
 
 /** The attribute keys a security engineer greps the audit log and spans for. */
@@ -156,22 +156,50 @@ t.test('redact_prompt_text in the policy keeps the text out of the audit log but
   t.notMatch(JSON.stringify(lines), 'TOP-SECRET-TEXT')
 })
 
-t.test('spans end to end: serve --otlp-endpoint, a request with a traceparent becomes a span in that trace with the audit keys', async (t) => {
+/**
+ * `serve` with spans to a receiver and an audit log in a temp dir, for the end-to-end span tests;
+ * `env` is added to the child's environment and `args` to its command line.
+ */
+async function serveWithSpans(t: Test, env: NodeJS.ProcessEnv, args: readonly string[] = []): Promise<{ serve: ServeChild; receiver: OtlpReceiver; origin: HttpOrigin; audit: string }> {
   const receiver = await startOtlpReceiver(t)
   const origin = await startHttpOrigin(t)
   const dir = await tempDir(t, 'guarded-spans-')
   await writeFile(join(dir, 'policy.yaml'), EVENTS_POLICY)
   const audit = join(dir, 'audit.jsonl')
+  const serve = await startServe(t, ['--policy', join(dir, 'policy.yaml'), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--resolve', 'origin.test=127.0.0.1', '--otlp-endpoint', receiver.url, '--audit-log', audit, ...args],
+    { PATH: process.env.PATH ?? '', XDG_RUNTIME_DIR: dir, HOME: dir, ...env })
+  return { serve, receiver, origin, audit }
+}
+
+/** Stops `serve` with SIGTERM, which exports what the batch processor holds, and checks it exits 0. */
+async function stopServe(t: Test, serve: ServeChild): Promise<void> {
+  serve.child.kill('SIGTERM')
+  t.match(await serve.exited, { code: 0 })
+}
+
+t.test('OTEL_TRACES_SAMPLER end to end: spans only for what the sampler keeps; the audit log still has every request', async (t) => {
+  const { serve, receiver, origin, audit } = await serveWithSpans(t, { OTEL_TRACES_SAMPLER: 'parentbased_always_off' })
+  const traceId = '0af7651916cd43dd8448eb211c80319c'
+  t.equal((await get(serve.proxyUrl, origin.url('/kept', 'origin.test'), [`traceparent: 00-${traceId}-b7ad6b7169203331-01`])).status, 200)
+  t.equal((await get(serve.proxyUrl, origin.url('/unsampled', 'origin.test'), [`traceparent: 00-${traceId}-b7ad6b7169203331-00`])).status, 200)
+  t.equal((await get(serve.proxyUrl, origin.url('/untraced', 'origin.test'))).status, 200)
+  await stopServe(t, serve)
+  t.same(receiver.spans().map((s) => s.attributes['url.path']), ['/kept'], 'one span: the request whose client trace is sampled')
+  const paths = (await readAuditLines(audit)).filter((l) => l.type === 'decision').map((l) => l['url.path'])
+  t.same(paths, ['/kept', '/unsampled', '/untraced'], 'sampling never touches the audit log')
+})
+
+t.test('spans end to end: serve --otlp-endpoint, a request with a traceparent becomes a span in that trace with the audit keys', async (t) => {
+  const dir = await tempDir(t, 'guarded-token-')
   const token = 'spans-test-admin-token-0123456789'
   await writeFile(join(dir, 'admin-token'), `${token}\n`, { mode: 0o600 })
-  const serve = await startServe(t, ['--policy', join(dir, 'policy.yaml'), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--resolve', 'origin.test=127.0.0.1', '--otlp-endpoint', receiver.url, '--audit-log', audit, '--admin-token-file', join(dir, 'admin-token')], { PATH: process.env.PATH ?? '', XDG_RUNTIME_DIR: dir, HOME: dir })
+  const { serve, receiver, origin, audit } = await serveWithSpans(t, {}, ['--admin-token-file', join(dir, 'admin-token')])
   await callAdmin(serve.adminUrl, 'PUT', '/v1/sessions/default/prompt', { id: 'span-prompt', text: 'span secret text' }, token)
   const traceId = '4bf92f3577b34da6a3ce929d0e0e4736'
   const parentId = '00f067aa0ba902b7'
   t.equal((await get(serve.proxyUrl, origin.url('/traced', 'origin.test'), [`traceparent: 00-${traceId}-${parentId}-01`])).status, 200)
   t.equal((await get(serve.proxyUrl, 'http://x.blocked.test/', [`traceparent: 00-${traceId}-${parentId}-00`])).status, 403)
-  serve.child.kill('SIGTERM') // shutdown exports what the batch processor holds
-  t.match(await serve.exited, { code: 0 })
+  await stopServe(t, serve)
   const spans = receiver.spans().filter((s) => s.traceId === traceId)
   t.equal(spans.length, 2, 'both requests, even the unsampled one, are spans in the trace')
   const allowed = spans.find((s) => s.attributes['guarded.verdict'] === 'allow')
