@@ -61,13 +61,17 @@ function sinkLines(s: SinkFigures): string[] {
   // much else the proxy does per request (a large download makes the same records a smaller share).
   const [offUs, onUs] = [offPerCpu, onPerCpu].map((r) => (r ? 1e6 / r : undefined))
   const added = offUs !== undefined && onUs !== undefined ? `: the sinks add ${num(onUs - offUs, 1)}` : ''
+  const sampledPerCpu = perCpu(s.sampled)
+  const sampledUs = sampledPerCpu ? 1e6 / sampledPerCpu : undefined
   return ['', `event sinks (issue 4): plain HTTP, ${PHASE.clients} keep-alive clients; off = metrics only, on = audit log + OTLP spans + metrics`,
     row('', ['off', 'on', 'on/off']),
     row('plain HTTP req/s', rate, judge(rateRatio, keep)),
     row('  per second of proxy CPU', cpu, judge(cpuRatio, keep)),
     row(`  proxy CPU per request, µs${added}`, [num(offUs, 1), num(onUs, 1), num(onUs && offUs ? onUs / offUs : undefined, 2)]),
     `  while on, the sinks took: audit log ${mb(s.auditBytes)} MB; OTLP receiver ${s.otlpPosts} exports, ${mb(s.otlpBytes)} MB`,
-    ...phaseErrors('off', s.off), ...phaseErrors('on', s.on)]
+    `  on, with spans sampled (OTEL_TRACES_SAMPLER=traceidratio, ARG ${s.sampledShare}): ${num(s.sampled.value, 0)} req/s, ${num(pair(s.off.value, s.sampled.value)[1], 2)} of off; `
+      + `CPU per request ${num(sampledUs, 1)} µs, the sinks add ${num(sampledUs !== undefined && offUs !== undefined ? sampledUs - offUs : undefined, 1)}; OTLP receiver ${mb(s.sampledOtlpBytes)} MB`,
+    ...phaseErrors('off', s.off), ...phaseErrors('on', s.on), ...phaseErrors('sampled', s.sampled)]
 }
 
 /** A rate earned with errors is not the rate it claims: say so under it. */

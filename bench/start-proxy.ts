@@ -36,6 +36,8 @@ export interface ProxySetup {
   readonly policyText?: string
   /** Flags after the standard ones (e.g. `--approver api`, `--audit-log FILE`). */
   readonly args?: readonly string[]
+  /** Variables over the proxy's environment (e.g. `OTEL_TRACES_SAMPLER`). */
+  readonly env?: NodeJS.ProcessEnv
 }
 
 /** Our proxy as a section sees it: the load-phase view, plus the admin API. */
@@ -60,7 +62,7 @@ export async function startProxy(origin: Origin, dir: string, setup: ProxySetup 
   await writeFile(join(policy, 'policy.yaml'), setup.policyText ?? benchPolicyText(origin))
   const child = spawnPinned(CORES.proxy, process.execPath, [PROXY_CLI, 'serve', '--policy', join(policy, 'policy.yaml'),
     '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--resolve', `${ORIGIN_NAME}=127.0.0.1`, '--drain-timeout', '1s',
-    ...(setup.args ?? [])], proxyEnv(policy))
+    ...(setup.args ?? [])], { ...proxyEnv(policy), ...setup.env })
   try {
     const [listening, admin, token] = await waitForLines(child, [/guarded-proxy listening on http:\/\/[^\s:]+:(\d+)/,
       /guarded-proxy admin on (http:\S+)/, /guarded-proxy admin token in (.+)$/], 15_000)

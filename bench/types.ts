@@ -77,6 +77,11 @@ export interface SinkFigures {
   readonly off: PhaseResult
   /** Audit log, OTLP spans and metrics. */
   readonly on: PhaseResult
+  /** As `on`, with spans sampled (`OTEL_TRACES_SAMPLER=traceidratio`) at `sampledShare`. */
+  readonly sampled: PhaseResult
+  readonly sampledShare: number
+  /** What the sampled side's collector took, against `otlpBytes`: the share it kept. */
+  readonly sampledOtlpBytes: number
   /** What the sinks wrote while on: audit log bytes (rotated files included), OTLP exports and bytes. */
   readonly auditBytes: number
   readonly otlpPosts: number

@@ -23,13 +23,15 @@ t.test('approvals: p50 and p99 judged against 5 ms, memory per parked request in
 })
 
 t.test('sinks: the on/off ratio of the rate and of the rate per proxy CPU-second, each against 10% overhead', async t => {
-  const lines = formatSections({ sinks: { off: phase(10_000, 1), on: phase(9_500, 0.5), auditBytes: 2_500_000, otlpPosts: 3, otlpBytes: 1_000_000 } })
+  const lines = formatSections({ sinks: { off: phase(10_000, 1), on: phase(9_500, 0.5), sampled: phase(9_800, 1.05), sampledShare: 0.1, sampledOtlpBytes: 120_000, auditBytes: 2_500_000, otlpPosts: 3, otlpBytes: 1_000_000 } })
   t.match(lineOf(lines, 'plain HTTP req/s'), /10000\s+9500\s+0\.95\s+overhead <10%\s+PASS$/)
   t.match(lineOf(lines, 'per second of proxy CPU'), /10000\s+19000\s+1\.90\s+overhead <10%\s+PASS$/, 'half the CPU for 95% of the rate')
   t.match(lineOf(lines, 'while on'), /audit log 2\.5 MB; OTLP receiver 3 exports, 1\.0 MB/, 'the sinks did work, so the overhead is theirs')
-  const failing = formatSections({ sinks: { off: phase(10_000, 1), on: { ...phase(8_000, 1), errors: 2, firstError: 'reset' }, auditBytes: 0, otlpPosts: 0, otlpBytes: 0 } })
+  t.match(lineOf(lines, 'on, with spans sampled'), /traceidratio, ARG 0\.1\): 9800 req\/s, 0\.98 of off; CPU per request 107\.1 µs, the sinks add 7\.1; OTLP receiver 0\.1 MB$/, 'what sampling spans leaves of the cost')
+  const failing = formatSections({ sinks: { off: phase(10_000, 1), on: { ...phase(8_000, 1), errors: 2, firstError: 'reset' }, sampled: { ...phase(9_000, 1), errors: 1, firstError: 'timeout' }, sampledShare: 0.1, sampledOtlpBytes: 0, auditBytes: 0, otlpPosts: 0, otlpBytes: 0 } })
   t.match(lineOf(failing, 'plain HTTP req/s'), /0\.80\s+overhead <10%\s+BELOW$/)
   t.match(lineOf(failing, 'sinks on:'), /2 errors, first: reset/)
+  t.match(lineOf(failing, 'sinks sampled:'), /1 errors, first: timeout/)
   t.match(lineOf(failing, 'proxy CPU per request, µs'), /: the sinks add 25\.0\s+100\.0\s+125\.0\s+1\.25$/, 'CPU per request off and on, and what the sinks add')
 })
 
