@@ -1,5 +1,6 @@
 /** Runs the built `guarded-proxy` as a real child process (signals, stdout lines, exit codes). */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { connect, createServer, type AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 
 /** Path of the compiled CLI; `npm test` builds before running tap. */
@@ -53,5 +54,48 @@ export function runCli(args: readonly string[]): Promise<{ code: number | null; 
     child.stdout.on('data', (d: Buffer) => (stdout += d))
     child.stderr.on('data', (d: Buffer) => (stderr += d))
     child.once('exit', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for a listener the test names up front). */
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+export function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+/** Runs `serve ARGS` expecting it to exit; kills it (and says so) if it is still running after `ms`. */
+export function runServeToExit(args: readonly string[], ms = 30_000, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string; hung: boolean }> {
+  return new Promise((resolve) => {
+    // Without tap's NODE_OPTIONS: its coverage hook makes each child take seconds to start on a busy machine.
+    const env = { ...process.env, NODE_OPTIONS: '', ...extraEnv }
+    const child = spawn(process.execPath, [CLI, 'serve', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    let hung = false
+    child.stdout.on('data', (d: Buffer) => (stdout += d))
+    child.stderr.on('data', (d: Buffer) => (stderr += d))
+    const timer = setTimeout(() => {
+      hung = true
+      child.kill('SIGKILL')
+    }, ms)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr, hung })
+    })
   })
 }

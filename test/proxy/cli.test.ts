@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path'
 import t, { type Test } from 'tap'
 import { startEchoOrigin, startHttpOrigin } from '../helpers/origins.js'
 import { openSocket, rawRequest } from '../helpers/raw-client.js'
-import { CLI, runCli, startServe, type ServeChild } from '../helpers/run-cli.js'
+import { accepts, CLI, freePort, runCli, runServeToExit, startServe, type ServeChild } from '../helpers/run-cli.js'
 import { tempDir } from '../helpers/temp-dir.js'
 
 const ALLOW_ORIGIN = `version: 1
@@ -35,8 +35,6 @@ default: deny
 alow:
   - "origin.test:*"
 `
-
-/** Marks an assertion that fails today because of a reported bug in code this suite does not own. */
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
@@ -92,48 +90,6 @@ async function waitFor(read: () => string, pattern: RegExp, ms = 5_000): Promise
 }
 
 /** A port that was free a moment ago (bound then released). */
-async function freePort(): Promise<number> {
-  const server = createTcpServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
-
-/** Whether something accepts TCP connections on 127.0.0.1:port. */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1')
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', () => resolve(false))
-  })
-}
-
-/** Runs `serve ARGS` expecting it to exit; kills it (and says so) if it is still running after `ms`. */
-function runServeToExit(args: readonly string[], ms = 30_000, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string; hung: boolean }> {
-  return new Promise((resolve) => {
-    // Without tap's NODE_OPTIONS: its coverage hook makes each child take seconds to start on a busy machine.
-    const env = { ...process.env, NODE_OPTIONS: '', ...extraEnv }
-    const child = spawn(process.execPath, [CLI, 'serve', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    let hung = false
-    child.stdout.on('data', (d: Buffer) => (stdout += d))
-    child.stderr.on('data', (d: Buffer) => (stderr += d))
-    const timer = setTimeout(() => {
-      hung = true
-      child.kill('SIGKILL')
-    }, ms)
-    child.once('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr, hung })
-    })
-  })
-}
-
 /** `serve` on the policy file, its admin token and discovery file in the policy's temp dir (removed at teardown), not under $HOME. */
 function serve(t: Test, policy: string, extra: readonly string[] = []): Promise<ServeChild> {
   return startServe(t, ['--policy', policy, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--resolve', 'origin.test=127.0.0.1', ...extra], { ...process.env, XDG_RUNTIME_DIR: dirname(policy) })
