@@ -45,15 +45,30 @@ export function startServe(t: Teardown, args: readonly string[], env: NodeJS.Pro
   })
 }
 
+/** How `runCli` runs the child: its environment, and how long it may take before it is killed. */
+export interface CliRun {
+  readonly env?: NodeJS.ProcessEnv
+  /** Kill the child (and report `hung`) if it is still running after this many ms. */
+  readonly ms?: number
+}
+
 /** Runs the CLI to completion and returns its output. */
-export function runCli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(args: readonly string[], { env = process.env, ms }: CliRun = {}): Promise<{ code: number | null; stdout: string; stderr: string; hung: boolean }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
+    let hung = false
     child.stdout.on('data', (d: Buffer) => (stdout += d))
     child.stderr.on('data', (d: Buffer) => (stderr += d))
-    child.once('exit', (code) => resolve({ code, stdout, stderr }))
+    const timer = ms === undefined ? undefined : setTimeout(() => {
+      hung = true
+      child.kill('SIGKILL')
+    }, ms)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr, hung })
+    })
   })
 }
 
@@ -79,23 +94,7 @@ export function accepts(port: number): Promise<boolean> {
 }
 
 /** Runs `serve ARGS` expecting it to exit; kills it (and says so) if it is still running after `ms`. */
-export function runServeToExit(args: readonly string[], ms = 30_000, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string; hung: boolean }> {
-  return new Promise((resolve) => {
-    // Without tap's NODE_OPTIONS: its coverage hook makes each child take seconds to start on a busy machine.
-    const env = { ...process.env, NODE_OPTIONS: '', ...extraEnv }
-    const child = spawn(process.execPath, [CLI, 'serve', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    let hung = false
-    child.stdout.on('data', (d: Buffer) => (stdout += d))
-    child.stderr.on('data', (d: Buffer) => (stderr += d))
-    const timer = setTimeout(() => {
-      hung = true
-      child.kill('SIGKILL')
-    }, ms)
-    child.once('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr, hung })
-    })
-  })
+export function runServeToExit(args: readonly string[], ms = 30_000, extraEnv: NodeJS.ProcessEnv = {}): ReturnType<typeof runCli> {
+  // Without tap's NODE_OPTIONS: its coverage hook makes each child take seconds to start on a busy machine.
+  return runCli(['serve', ...args], { env: { ...process.env, NODE_OPTIONS: '', ...extraEnv }, ms })
 }
