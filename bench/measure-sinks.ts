@@ -39,11 +39,15 @@ async function bytesIn(dir: string): Promise<number> {
 
 /** Off, on and sampled, round after round; each OTLP receiver runs in this script, on the load core, as a collector would elsewhere. */
 export async function measureSinks(tools: Tools, origin: Origin, dir: string): Promise<SinkFigures> {
-  const receivers = [await startOtlpReceiver()]
+  const receivers: OtlpReceiver[] = []
   const proxies: GuardedProxy[] = []
   try {
-    receivers.push(await startOtlpReceiver())
-    const [onReceiver, sampledReceiver] = receivers as [OtlpReceiver, OtlpReceiver]
+    const receiver = async (): Promise<OtlpReceiver> => {
+      const started = await startOtlpReceiver()
+      receivers.push(started)
+      return started
+    }
+    const [onReceiver, sampledReceiver] = [await receiver(), await receiver()]
     const auditDir = await mkdtemp(join(dir, 'audit-'))
     const started = async (setup?: ProxySetup): Promise<GuardedProxy> => {
       const proxy = await startProxy(origin, dir, setup)
