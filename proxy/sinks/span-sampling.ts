@@ -12,13 +12,13 @@
 import { ConfigError } from '../errors.js'
 import { parseTraceparent } from './parse-traceparent.js'
 
-/** Whether the record with this `trace.parent` gets a span; undefined when every record does. */
+/** Whether the record with this `trace.parent` gets a span. */
 export type SpanSampler = (traceParent: string | undefined) => boolean
 
 const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const
 type SamplerName = (typeof SAMPLERS)[number]
 
-/** The sampler the environment asks for; throws `ConfigError` for one we do not have or a ratio outside 0–1. */
+/** The sampler the environment asks for, undefined when every record gets a span; throws `ConfigError` for one we do not have or a ratio outside 0–1. */
 export function readSpanSampler(env: NodeJS.ProcessEnv): SpanSampler | undefined {
   const name = env.OTEL_TRACES_SAMPLER?.trim().toLowerCase() || 'parentbased_always_on'
   if (!isSamplerName(name)) {
