@@ -8,11 +8,11 @@
  */
 import type { CloseEvent, DecisionEvent, ProxyEvent } from '../events.js'
 import { jsonNumber as num, jsonString as str } from './json-text.js'
-import { SharedFragments } from './shared-fragments.js'
+import { flattened, SharedFragments } from './shared-fragments.js'
 
 /** A writer of JSON Lines text, one record at a time; `redact` leaves the prompt text out. */
 export function auditLines(redact: boolean): (event: ProxyEvent) => string {
-  const shared = new SharedFragments((e) => sharedFields(e, redact))
+  const shared = new SharedFragments((e) => flattened(sharedFields(e, redact)))
   return (event) => (event.type === 'decision' ? decisionLine(event, shared) : closeLine(event))
 }
 

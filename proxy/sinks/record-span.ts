@@ -20,6 +20,17 @@ export interface SpanOrigin {
 
 const NONE: never[] = []
 
+/** The spans of a batch by their resource and scope (one group in practice: a sink's spans share both). */
+export function groupByOrigin(spans: readonly RecordSpan[]): Map<SpanOrigin, RecordSpan[]> {
+  const groups = new Map<SpanOrigin, RecordSpan[]>()
+  for (const span of spans) {
+    const group = groups.get(span.origin)
+    if (group) group.push(span)
+    else groups.set(span.origin, [span])
+  }
+  return groups
+}
+
 /** A finished SERVER span for one connection or request. */
 export class RecordSpan implements ReadableSpan {
   readonly parentSpanContext: SpanContext | undefined

@@ -12,28 +12,38 @@ import type { DecisionEvent } from '../events.js'
 // audit log's text holds the prompt (up to 64 KiB), so the table holds at most about 4 MiB.
 const MAX_DESTINATIONS = 64
 
-/** One encoder's text for the shared middle of its records, by destination. */
-export class SharedFragments {
-  readonly #latest = new Map<string | undefined, { readonly event: DecisionEvent; readonly text: string }>()
+/** One encoder's text (JSON) or bytes (protobuf) for the shared middle of its records, by destination. */
+export class SharedFragments<Fragment = string> {
+  readonly #latest = new Map<string | undefined, { readonly event: DecisionEvent; readonly fragment: Fragment }>()
 
-  constructor(private readonly write: (event: DecisionEvent) => string) {}
+  constructor(private readonly write: (event: DecisionEvent) => Fragment) {}
 
-  /** The text `write` gives for `event`, reused from an earlier record whose shared fields are equal. */
-  of(event: DecisionEvent): string {
+  /** What `write` gives for `event`, reused from an earlier record whose shared fields are equal. */
+  of(event: DecisionEvent): Fragment {
     const destination = event['server.address']
     const latest = this.#latest.get(destination)
-    if (latest !== undefined && sameShared(latest.event, event)) return latest.text
-    const text = flattened(this.write(event))
+    if (latest !== undefined && sameShared(latest.event, event)) return latest.fragment
+    const fragment = this.write(event)
     if (this.#latest.size >= MAX_DESTINATIONS) this.#latest.clear()
-    this.#latest.set(destination, { event, text })
-    return text
+    this.#latest.set(destination, { event, fragment })
+    return fragment
   }
 }
 
 /**
- * True when the two records agree on every key of the shared middle (the prompt text too, which only
- * the audit log writes). A key the writers add to that middle must be compared here: their tests
- * change each key in turn after a record that had it, and fail until it is.
+ * The keys of the shared middle that spans carry, in the order the encoders write them (the audit log
+ * writes the prompt text there too). A key added to the middle goes here: the writers' tests change
+ * each key in turn after a record that had it, and fail until it is.
+ */
+export const SHARED_KEYS = [
+  'record.kind', 'session.id', 'client.address', 'guarded.verdict', 'guarded.reason', 'guarded.prompt.id', 'guarded.prompt.source',
+  'server.address', 'server.port', 'network.peer.address', 'http.request.method', 'guarded.classification', 'guarded.would_verdict',
+  'guarded.rule', 'guarded.approval.by', 'guarded.approval.scope',
+] as const satisfies readonly (keyof DecisionEvent)[]
+
+/**
+ * True when the two records agree on every key of the shared middle, the prompt text too. Written out
+ * rather than looped over SHARED_KEYS: it runs for every record, and a loop's keyed reads cost more.
  */
 function sameShared(a: DecisionEvent, b: DecisionEvent): boolean {
   return a['record.kind'] === b['record.kind'] && a['session.id'] === b['session.id'] && a['client.address'] === b['client.address']
@@ -45,9 +55,12 @@ function sameShared(a: DecisionEvent, b: DecisionEvent): boolean {
     && a['guarded.approval.by'] === b['guarded.approval.by'] && a['guarded.approval.scope'] === b['guarded.approval.scope']
 }
 
-// Text joined with `+` is a tree of its pieces until something reads it whole, and every line that
-// reused the tree would walk it again. A copy through UTF-8 is one flat run; it changes nothing,
-// because JSON text from json-text.ts never holds a lone surrogate (those are written escaped).
-function flattened(text: string): string {
+/**
+ * Text joined with `+` is a tree of its pieces until something reads it whole, and every line that
+ * reused the tree would walk it again: a JSON writer hands its middle through this before it is kept.
+ * A copy through UTF-8 is one flat run; it changes nothing, because JSON text from json-text.ts never
+ * holds a lone surrogate (those are written escaped).
+ */
+export function flattened(text: string): string {
   return Buffer.from(text, 'utf8').toString('utf8')
 }

@@ -10,8 +10,8 @@ import type { Attributes } from '@opentelemetry/api'
 import type { CloseEvent, DecisionEvent } from '../events.js'
 import { Bytes } from './bytes.js'
 import { jsonNumber, jsonString } from './json-text.js'
-import { promptHash, type RecordSpan, type SpanOrigin } from './record-span.js'
-import { SharedFragments } from './shared-fragments.js'
+import { groupByOrigin, promptHash, type RecordSpan, type SpanOrigin } from './record-span.js'
+import { flattened, SharedFragments, SHARED_KEYS } from './shared-fragments.js'
 
 // OTLP span flags: the W3C flags in the low byte, then "we know whether the parent is remote" and "it is".
 const HAS_IS_REMOTE = 0x100
@@ -21,18 +21,12 @@ const OTLP_KIND_OFFSET = 1
 
 /** An encoder of export request bodies: the spans grouped by resource and scope (one group in practice: a sink's spans share both). */
 export function spanEncoder(): (spans: readonly RecordSpan[]) => Uint8Array {
-  const shared = new SharedFragments(sharedAttributes)
+  const shared = new SharedFragments((e) => flattened(sharedAttributes(e)))
   return (spans) => {
-    const groups = new Map<SpanOrigin, RecordSpan[]>()
-    for (const span of spans) {
-      const group = groups.get(span.origin)
-      if (group) group.push(span)
-      else groups.set(span.origin, [span])
-    }
     const out = new Bytes(spans.length * 1536 + 256)
     out.write('{"resourceSpans":[')
     let first = true
-    for (const [origin, members] of groups) {
+    for (const [origin, members] of groupByOrigin(spans)) {
       out.write(`${first ? '' : ','}{"resource":${encodeResource(origin)},"scopeSpans":[{"scope":${encodeScope(origin)},"spans":[`)
       for (let i = 0; i < members.length; i++) out.write(encodeSpan(i === 0 ? '' : ',', members[i]!, shared))
       out.write(']}]}')
@@ -98,24 +92,14 @@ function decisionAttributes(out: string, e: DecisionEvent, shared: SharedFragmen
   return optString(out, 'trace.parent', e['trace.parent'])
 }
 
-/** From record.kind to the approval's scope: the same for a session's requests to one destination. */
+/** From record.kind to the approval's scope: written once per destination (shared-fragments.ts), so a loop is fine. */
 function sharedAttributes(e: DecisionEvent): string {
-  let out = optWord('', 'record.kind', e['record.kind'])
-  out = optString(out, 'session.id', e['session.id'])
-  out = optString(out, 'client.address', e['client.address'])
-  out = optWord(out, 'guarded.verdict', e['guarded.verdict'])
-  out = optWord(out, 'guarded.reason', e['guarded.reason'])
-  out = optString(out, 'guarded.prompt.id', e['guarded.prompt.id'])
-  out = optWord(out, 'guarded.prompt.source', e['guarded.prompt.source'])
-  out = optString(out, 'server.address', e['server.address'])
-  out = optNumber(out, 'server.port', e['server.port'])
-  out = optString(out, 'network.peer.address', e['network.peer.address'])
-  out = optString(out, 'http.request.method', e['http.request.method'])
-  out = optWord(out, 'guarded.classification', e['guarded.classification'])
-  out = optWord(out, 'guarded.would_verdict', e['guarded.would_verdict'])
-  out = optString(out, 'guarded.rule', e['guarded.rule'])
-  out = optString(out, 'guarded.approval.by', e['guarded.approval.by'])
-  return optString(out, 'guarded.approval.scope', e['guarded.approval.scope'])
+  let out = ''
+  for (const key of SHARED_KEYS) {
+    const value = e[key]
+    out = typeof value === 'number' ? optNumber(out, key, value) : optString(out, key, value)
+  }
+  return out
 }
 
 function closeAttributes(out: string, e: CloseEvent): string {

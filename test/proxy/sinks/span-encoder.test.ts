@@ -1,18 +1,12 @@
 /** Our OTLP/JSON encoder against the SDK's, span for span: the collector must not be able to tell them apart. */
 import { createHash } from 'node:crypto'
 import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer'
-import { resourceFromAttributes } from '@opentelemetry/resources'
 import t from 'tap'
-import type { CloseEvent, DecisionEvent } from '../../../proxy/events.js'
+import type { DecisionEvent } from '../../../proxy/events.js'
 import { spanEncoder } from '../../../proxy/sinks/span-encoder.js'
-import { RecordSpan, type SpanOrigin } from '../../../proxy/sinks/record-span.js'
+import { RecordSpan } from '../../../proxy/sinks/record-span.js'
 import { close, decision, everyCloseKey, everyDecisionKey, oneKeyChanged } from './events.js'
-
-const origin: SpanOrigin = {
-  resource: resourceFromAttributes({ 'service.name': 'guarded-test', 'deployment.environment': 'ci "quoted"', 'k8s.pod.uid': 'é' }),
-  instrumentationScope: { name: 'guarded' },
-}
-const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+import { cases, origin } from './span-cases.js'
 
 const EVERY_DECISION_KEY = everyDecisionKey()
 const EVERY_CLOSE_KEY = everyCloseKey()
@@ -31,14 +25,6 @@ function normalised(bytes: Uint8Array | undefined): Otlp {
   return otlp
 }
 
-const cases: [string, DecisionEvent, CloseEvent][] = [
-  ['every key of both records, an upstream error', EVERY_DECISION_KEY, EVERY_CLOSE_KEY],
-  ['an allowed tunnel', decision('tunnel'), close('tunnel')],
-  ['a refusal is an error with its reason', decision('deny', { 'guarded.verdict': 'deny', 'guarded.reason': 'blocked', 'guarded.classification': 'blocked' }), close('deny', { 'guarded.outcome': 'refused' })],
-  ['a request with the client\'s traceparent', decision('child', { 'record.kind': 'http', 'http.request.method': 'POST', 'trace.parent': TRACEPARENT }), close('child', { 'record.kind': 'http' })],
-  ['a malformed request without a method', decision('bad', { 'record.kind': 'http', 'http.request.method': undefined, 'guarded.verdict': 'deny', 'guarded.reason': 'bad-request' }), close('bad')],
-  ['awkward strings and a fractional duration', decision('q"uo\\te', { 'server.address': 'é.example', 'guarded.rule': 'line\nbreak', 'session.id': '\ud800' }), close('q"uo\\te', { 'guarded.duration_ms': 0.125, 'guarded.bytes.received': 2 ** 40 })],
-]
 
 t.test('writes what the SDK\'s JSON serializer writes for the same spans', async (t) => {
   for (const [why, d, c] of cases) {
