@@ -10,7 +10,7 @@ export interface OtlpReceiver {
   stop(): Promise<void>
 }
 
-/** Starts the receiver on 127.0.0.1, port 0. It answers 200 `{}` (a full success) and never parses the spans. */
+/** Starts the receiver on 127.0.0.1, port 0. It answers a full success, in the request's encoding, and never parses the spans. */
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   let posts = 0
   let bytes = 0
@@ -19,7 +19,9 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     req.on('data', (chunk: Buffer) => { bytes += chunk.length })
     req.on('end', () => {
       posts++
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+      // An empty ExportTraceServiceResponse: `{}` in JSON, no bytes at all in protobuf.
+      if (req.headers['content-type'] === 'application/json') res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+      else res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end()
     })
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))

@@ -8,11 +8,13 @@
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core'
 import { createOtlpNetworkExportDelegate, OTLPExporterBase } from '@opentelemetry/otlp-exporter-base'
 import { createOtlpHttpExporterMetrics } from '@opentelemetry/otlp-exporter-base/node-http'
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-node'
 import { ConfigError } from '../errors.js'
 import type { DecisionEvent, ProxyEvent, Sink } from '../events.js'
 import { spanEncoder } from './span-encoder.js'
+import { spanProtobufEncoder } from './span-protobuf.js'
 import { readOtlpConfig, type OtlpConfig } from './otlp-config.js'
 import { otlpTransport } from './otlp-transport.js'
 import { RecordSpan, type SpanOrigin } from './record-span.js'
@@ -128,12 +130,17 @@ class CountedQueue {
  */
 function otlpExporter(config: OtlpConfig, settings: BatchSettings): SpanExporter {
   const concurrencyLimit = Math.ceil(settings.maxQueueSize / settings.maxExportBatchSize) + 1 // + the batch already out
-  const encode = spanEncoder()
+  const json = config.protocol === 'http/json'
+  const encode = json ? spanEncoder() : spanProtobufEncoder()
   const serializer = {
     // Only our sink feeds this exporter, so every span is a RecordSpan.
     serializeRequest: (spans: ReadableSpan[]) => encode(spans.filter((span): span is RecordSpan => span instanceof RecordSpan)),
-    // A partial success names what the collector rejected; the delegate logs it.
-    deserializeResponse: (data: Uint8Array): object => (data.length === 0 ? {} : (JSON.parse(Buffer.from(data).toString('utf8')) as object)),
+    // A partial success names what the collector rejected; the delegate logs it. The collector answers
+    // in the encoding it was sent.
+    deserializeResponse: (data: Uint8Array): object => {
+      if (data.length === 0) return {}
+      return json ? (JSON.parse(Buffer.from(data).toString('utf8')) as object) : ProtobufTraceSerializer.deserializeResponse(data)
+    },
   }
   const delegateSettings = { timeoutMillis: config.timeoutMillis ?? DEFAULT_TIMEOUT_MS, concurrencyLimit, compression: config.compression }
   const metrics = createOtlpHttpExporterMetrics('otlp_http_span_exporter', { name: 'span', countItems: (spans: ReadableSpan[]) => spans.length }, config.url, undefined)

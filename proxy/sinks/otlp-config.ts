@@ -17,6 +17,8 @@ export interface OtlpConfig {
   readonly headers: Readonly<Record<string, string>>
   /** Per-export timeout, when the environment sets one. */
   readonly timeoutMillis?: number
+  /** `OTEL_EXPORTER_OTLP_PROTOCOL`: how the spans are encoded. */
+  readonly protocol: OtlpProtocol
   /** `OTEL_EXPORTER_OTLP_COMPRESSION`: `gzip`, or `none` (the default). */
   readonly compression: 'none' | 'gzip'
   /** PEM read from `OTEL_EXPORTER_OTLP_CERTIFICATE` (CAs to trust), `..._CLIENT_CERTIFICATE` and `..._CLIENT_KEY` (mutual TLS). */
@@ -27,6 +29,9 @@ export interface OtlpConfig {
   readonly sampler?: SpanSampler
 }
 
+/** The OTLP/HTTP encodings; gRPC is not installed. */
+export type OtlpProtocol = 'http/protobuf' | 'http/json'
+
 /** Inputs: the `--otlp-endpoint` flag, the environment, and the service name to use when the environment names none. */
 export interface OtlpConfigInput {
   readonly endpoint?: string | undefined
@@ -35,12 +40,13 @@ export interface OtlpConfigInput {
 }
 
 const TRACES_PATH = 'v1/traces'
+const DEFAULT_PROTOCOL: OtlpProtocol = 'http/protobuf'
 
 /** Returns the export settings, or undefined when no endpoint is configured; throws `ConfigError` on an unusable one. */
 export function readOtlpConfig({ endpoint, env, serviceName }: OtlpConfigInput): OtlpConfig | undefined {
   const url = tracesUrl(endpoint, env)
   if (url === undefined) return undefined
-  checkProtocol(env)
+  const protocol = readProtocol(env)
   const timeout = firstSet(env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT')
   const timeoutMillis = timeout === undefined ? undefined : Number(timeout)
   if (timeoutMillis !== undefined && !(Number.isFinite(timeoutMillis) && timeoutMillis > 0)) {
@@ -48,7 +54,7 @@ export function readOtlpConfig({ endpoint, env, serviceName }: OtlpConfigInput):
   }
   const headers = { ...parseKeyValues(env.OTEL_EXPORTER_OTLP_HEADERS), ...parseKeyValues(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS) }
   const sampler = readSpanSampler(env)
-  return { url, headers, ...(timeoutMillis !== undefined && { timeoutMillis }), compression: compression(env), tls: tlsFiles(env), resource: resourceAttributes(env, serviceName), ...(sampler && { sampler }) }
+  return { url, headers, protocol, ...(timeoutMillis !== undefined && { timeoutMillis }), compression: compression(env), tls: tlsFiles(env), resource: resourceAttributes(env, serviceName), ...(sampler && { sampler }) }
 }
 
 function compression(env: NodeJS.ProcessEnv): OtlpConfig['compression'] {
@@ -100,12 +106,14 @@ function checkedUrl(value: string, source: string, appendPath: boolean): string 
   return url.href
 }
 
-/** Only OTLP/HTTP is installed; the collector's HTTP receiver takes JSON even when it is told protobuf, gRPC it would not. */
-function checkProtocol(env: NodeJS.ProcessEnv): void {
+/** `http/protobuf` unless told otherwise, as the exporter spec asks; gRPC is refused, naming the fix. */
+function readProtocol(env: NodeJS.ProcessEnv): OtlpProtocol {
   const protocol = firstSet(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL')?.trim()
+  if (protocol === undefined || protocol === 'http/protobuf' || protocol === 'http/json') return protocol ?? DEFAULT_PROTOCOL
   if (protocol === 'grpc') {
-    throw new ConfigError('OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported: guarded exports spans as OTLP/HTTP JSON; point it at the collector\'s HTTP port (4318) and unset the protocol')
+    throw new ConfigError('OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported: guarded exports spans over OTLP/HTTP; point it at the collector\'s HTTP port (4318) and set http/protobuf or http/json')
   }
+  throw new ConfigError(`OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf or http/json, not ${JSON.stringify(protocol)}`)
 }
 
 /** OTEL_SERVICE_NAME beats `service.name` in OTEL_RESOURCE_ATTRIBUTES, which beats our default. */

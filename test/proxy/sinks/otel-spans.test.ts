@@ -24,9 +24,15 @@ const byId = (spans: ReceivedSpan[], id: string): ReceivedSpan => {
 }
 const nanos = (iso: string, minusMs = 0): string => (BigInt(Date.parse(iso) - minusMs) * 1_000_000n).toString()
 
-t.test('exports one SERVER span per record with the audit keys, a hashed prompt and the client trace', async (t) => {
+// The exporter spec's default encoding, and the other one, set by name: the collector reads the same spans from both.
+const ENCODINGS = [
+  { why: 'OTLP/HTTP protobuf, the spec\'s default', env: {}, contentType: 'application/x-protobuf' },
+  { why: 'OTLP/HTTP JSON, asked for', env: { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }, contentType: 'application/json' },
+]
+
+for (const encoding of ENCODINGS) t.test(`exports one SERVER span per record with the audit keys, a hashed prompt and the client trace: ${encoding.why}`, async (t) => {
   const receiver = await startOtlpReceiver(t)
-  const spans = start(t, { env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: 'guarded-test', OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20abc' } })
+  const spans = start(t, { env: { ...encoding.env, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: 'guarded-test', OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20abc' } })
   const bus = createEventBus((err) => {
     throw err
   })
@@ -45,7 +51,7 @@ t.test('exports one SERVER span per record with the audit keys, a hashed prompt 
   t.equal(got.length, 3)
   const request = receiver.requests[0]!
   t.equal(request.path, '/v1/traces')
-  t.match(request.headers['content-type'], /^application\/json/, 'OTLP/HTTP JSON, the only encoding this exporter speaks')
+  t.equal(request.headers['content-type'], encoding.contentType)
   t.equal(request.headers.authorization, 'Bearer abc', 'OTEL_EXPORTER_OTLP_HEADERS from the env we passed')
   t.notOk(receiver.requests.some((r) => r.body.includes('hunter2')), 'the prompt text never leaves as text')
 

@@ -1,7 +1,8 @@
-/** A real OTLP/HTTP JSON receiver on 127.0.0.1:0 that keeps what it was sent, closed in t.teardown. */
+/** A real OTLP/HTTP receiver (protobuf and JSON, as a collector's) on 127.0.0.1:0 that keeps what it was sent, closed in t.teardown. */
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { gunzipSync } from 'node:zlib'
+import { decodeTraceRequest } from '../../helpers/otlp-protobuf.js'
 
 /** An OTLP/JSON attribute value, as the collector's JSON mapping encodes it. */
 export interface AnyValue {
@@ -34,7 +35,8 @@ interface KeyValue {
 export interface OtlpReceiver {
   /** Base URL, without `/v1/traces`. */
   readonly url: string
-  readonly requests: { readonly path: string; readonly headers: IncomingHttpHeaders; readonly body: string }[]
+  /** Each export as it arrived, unpacked; `body` is its bytes read as UTF-8 (JSON, or protobuf with its strings legible). */
+  readonly requests: { readonly path: string; readonly headers: IncomingHttpHeaders; readonly raw: Buffer; readonly body: string }[]
   spans(): ReceivedSpan[]
 }
 
@@ -51,10 +53,13 @@ export async function startOtlpReceiver(t: Teardown, statuses: number[] = []): P
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
       // As a collector does: a gzipped export is unpacked before it is read.
-      const raw = Buffer.concat(chunks)
-      requests.push({ path: req.url ?? '', headers: req.headers, body: (req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString('utf8') })
+      const sent = Buffer.concat(chunks)
+      const raw = req.headers['content-encoding'] === 'gzip' ? gunzipSync(sent) : sent
+      requests.push({ path: req.url ?? '', headers: req.headers, raw, body: raw.toString('utf8') })
       const ok = req.method === 'POST' && req.url === '/v1/traces'
-      res.writeHead(ok ? (statuses.shift() ?? 200) : 404, { 'content-type': 'application/json' }).end(ok ? '{}' : '{"error":"not found"}')
+      // An empty ExportTraceServiceResponse, in the encoding of the request.
+      const json = req.headers['content-type'] === 'application/json'
+      res.writeHead(ok ? (statuses.shift() ?? 200) : 404, { 'content-type': json ? 'application/json' : 'application/x-protobuf' }).end(ok && json ? '{}' : '')
     })
   })
   const sockets = new Set<Socket>()
@@ -69,11 +74,12 @@ export async function startOtlpReceiver(t: Teardown, statuses: number[] = []): P
     await closed
   })
   const { port } = server.address() as AddressInfo
-  return { url: `http://127.0.0.1:${port}`, requests, spans: () => requests.flatMap((r) => spansOf(r.body)) }
+  return { url: `http://127.0.0.1:${port}`, requests, spans: () => requests.flatMap((r) => spansOf(r.headers['content-type'], r.raw)) }
 }
 
-function spansOf(body: string): ReceivedSpan[] {
-  const parsed = JSON.parse(body) as {
+/** The spans of one export, read in the encoding its content type names. */
+export function spansOf(contentType: string | undefined, body: Buffer): ReceivedSpan[] {
+  const parsed = (contentType === 'application/json' ? JSON.parse(body.toString('utf8')) : decodeTraceRequest(body)) as {
     resourceSpans: { resource: { attributes: KeyValue[] }; scopeSpans: { spans: (Omit<ReceivedSpan, 'attributes' | 'resource'> & { attributes: KeyValue[] })[] }[] }[]
   }
   return parsed.resourceSpans.flatMap((rs) =>

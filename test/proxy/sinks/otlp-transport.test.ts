@@ -11,7 +11,7 @@ import type { TLSSocket } from 'node:tls'
 import t from 'tap'
 import { mintLeaf } from '../../../certs/index.js'
 import { makeCa } from '../../helpers/tls-stack.js'
-import { startOtlpReceiver } from './otlp-receiver.js'
+import { spansOf, startOtlpReceiver, type ReceivedSpan } from './otlp-receiver.js'
 import { ended, start, startHeldCollector } from './span-sinks.js'
 
 t.test('an export the collector turns away for now (503, 429) is sent again, and nothing is lost', async (t) => {
@@ -22,7 +22,7 @@ t.test('an export the collector turns away for now (503, 429) is sent again, and
   const bodies = receiver.requests.map((r) => r.body)
   t.equal(bodies.length, 3, 'the first try, and one more for each refusal')
   t.ok(bodies.every((b) => b === bodies[0]), 'the same batch each time')
-  t.match(bodies[2], /"stringValue":"again"/)
+  t.same(receiver.spans().map((span) => span.attributes['record.id']), ['again', 'again', 'again'])
   t.equal(spans.dropped(), 0)
 })
 
@@ -77,13 +77,13 @@ t.test('a TLS collector: its CA from OTEL_EXPORTER_OTLP_CERTIFICATE, our client 
   const clientLeaf = await mintLeaf(ca.ca, 'guarded-client', 'name', new Date())
   await writeFile(join(ca.dir, 'client.pem'), clientLeaf.cert)
   await writeFile(join(ca.dir, 'client-key.pem'), clientLeaf.key)
-  const seen: { body: string; client?: string }[] = []
+  const seen: { spans: ReceivedSpan[]; client?: string }[] = []
   const server = createTlsServer({ cert: serverLeaf.cert, key: serverLeaf.key, requestCert: true, rejectUnauthorized: false }, (req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
-      seen.push({ body: Buffer.concat(chunks).toString('utf8'), client: String((req.socket as TLSSocket).getPeerCertificate().subject?.CN) })
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+      seen.push({ spans: spansOf(req.headers['content-type'], Buffer.concat(chunks)), client: String((req.socket as TLSSocket).getPeerCertificate().subject?.CN) })
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end()
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -100,7 +100,7 @@ t.test('a TLS collector: its CA from OTEL_EXPORTER_OTLP_CERTIFICATE, our client 
   ended(trusting, 'verified')
   await trusting.flush()
   t.equal(seen.length, 1)
-  t.match(seen[0]?.body, /"stringValue":"verified"/)
+  t.same(seen[0]?.spans.map((span) => span.attributes['record.id']), ['verified'])
   t.equal(seen[0]?.client, 'guarded-client', 'the collector saw our client certificate')
   t.equal(trusting.dropped(), 0)
 })
