@@ -106,14 +106,15 @@ function checkedUrl(value: string, source: string, appendPath: boolean): string 
   return url.href
 }
 
-/** `http/protobuf` unless told otherwise, as the exporter spec asks; gRPC is refused, naming the fix. */
+/** `http/protobuf` unless told otherwise, as the exporter spec asks; anything else is refused, naming the variable and the fix. */
 function readProtocol(env: NodeJS.ProcessEnv): OtlpProtocol {
-  const protocol = firstSet(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL')?.trim()
+  const name = ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL'].find((n) => env[n])
+  const protocol = name === undefined ? undefined : env[name]?.trim()
   if (protocol === undefined || protocol === 'http/protobuf' || protocol === 'http/json') return protocol ?? DEFAULT_PROTOCOL
   if (protocol === 'grpc') {
-    throw new ConfigError('OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported: guarded exports spans over OTLP/HTTP; point it at the collector\'s HTTP port (4318) and set http/protobuf or http/json')
+    throw new ConfigError(`${name}=grpc is not supported: guarded exports spans over OTLP/HTTP; point it at the collector's HTTP port (4318) and set http/protobuf or http/json`)
   }
-  throw new ConfigError(`OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf or http/json, not ${JSON.stringify(protocol)}`)
+  throw new ConfigError(`${name} must be http/protobuf or http/json, not ${JSON.stringify(protocol)}`)
 }
 
 /** OTEL_SERVICE_NAME beats `service.name` in OTEL_RESOURCE_ATTRIBUTES, which beats our default. */

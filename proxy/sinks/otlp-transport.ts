@@ -18,7 +18,7 @@ const gzipped = promisify(gzip)
 
 // The OTLP exporter spec's retryable statuses; the backoff is the SDK's (1 s, growing by 1.5 to 5 s).
 const RETRY = { methods: ['POST' as const], statusCodes: [429, 502, 503, 504], maxRetries: 4, minTimeout: 1_000, maxTimeout: 5_000, timeoutFactor: 1.5 }
-/** A collector answers `{}` or a partial-success note; anything this large is not an answer. */
+/** A collector answers with nothing, `{}`, or a partial-success note; anything this large is not an answer. */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 const CONTENT_TYPES = { 'http/protobuf': 'application/x-protobuf', 'http/json': 'application/json' } as const
 

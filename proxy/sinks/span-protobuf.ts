@@ -20,6 +20,20 @@ const IS_REMOTE = 0x200
 const OTLP_KIND_OFFSET = 1
 // A span's encoding is some 500 bytes, most of them the shared attributes.
 const BYTES_PER_SPAN = 640
+// The keys of the attributes every span has or may have besides the shared ones, encoded once: a
+// copy of their bytes is cheaper than encoding the same text again for every span.
+const KEY = {
+  recordId: keyField('record.id'),
+  urlPath: keyField('url.path'),
+  approvalLatency: keyField('guarded.approval.latency_ms'),
+  traceParent: keyField('trace.parent'),
+  outcome: keyField('guarded.outcome'),
+  bytesSent: keyField('guarded.bytes.sent'),
+  bytesReceived: keyField('guarded.bytes.received'),
+  duration: keyField('guarded.duration_ms'),
+  errorType: keyField('error.type'),
+  promptHash: keyField('guarded.prompt.text_sha256'),
+}
 // dropped_attributes_count, dropped_events_count, dropped_links_count: zero, written as the SDK writes them.
 const NOTHING_DROPPED = [10, 12, 14] as const
 
@@ -64,9 +78,9 @@ function scope(out: ProtoWriter, { instrumentationScope }: SpanOrigin): void {
 /** Attributes of the resource: few, and written once a batch, so the generic walk is fine here. */
 function resourceAttributes(out: ProtoWriter, attributes: Attributes): void {
   for (const [key, value] of Object.entries(attributes)) {
-    if (typeof value === 'string') stringAttribute(out, 1, key, value)
-    else if (typeof value === 'number') numberAttribute(out, 1, key, value)
-    else if (typeof value === 'boolean') boolAttribute(out, key, value)
+    if (typeof value === 'string') stringAttribute(out, 1, keyField(key), value)
+    else if (typeof value === 'number') numberAttribute(out, 1, keyField(key), value)
+    else if (typeof value === 'boolean') boolAttribute(out, keyField(key), value)
   }
 }
 
@@ -105,22 +119,22 @@ function encodeSpan(out: ProtoWriter, span: RecordSpan, shared: SharedFragments<
 
 function spanAttributes(out: ProtoWriter, span: RecordSpan, shared: SharedFragments<Uint8Array>): void {
   const d = span.decision
-  stringAttribute(out, 9, 'record.id', d['record.id'])
+  stringAttribute(out, 9, KEY.recordId, d['record.id'])
   out.raw(shared.of(d))
-  optString(out, 'url.path', d['url.path'])
-  optNumber(out, 'guarded.approval.latency_ms', d['guarded.approval.latency_ms'])
-  optString(out, 'trace.parent', d['trace.parent'])
+  optString(out, KEY.urlPath, d['url.path'])
+  optNumber(out, KEY.approvalLatency, d['guarded.approval.latency_ms'])
+  optString(out, KEY.traceParent, d['trace.parent'])
   closeAttributes(out, span.close)
   const text = d['guarded.prompt.text']
-  if (text !== undefined) stringAttribute(out, 9, 'guarded.prompt.text_sha256', promptHash(text))
+  if (text !== undefined) stringAttribute(out, 9, KEY.promptHash, promptHash(text))
 }
 
 function closeAttributes(out: ProtoWriter, e: CloseEvent): void {
-  stringAttribute(out, 9, 'guarded.outcome', e['guarded.outcome'])
-  numberAttribute(out, 9, 'guarded.bytes.sent', e['guarded.bytes.sent'])
-  numberAttribute(out, 9, 'guarded.bytes.received', e['guarded.bytes.received'])
-  numberAttribute(out, 9, 'guarded.duration_ms', e['guarded.duration_ms'])
-  optString(out, 'error.type', e['error.type'])
+  stringAttribute(out, 9, KEY.outcome, e['guarded.outcome'])
+  numberAttribute(out, 9, KEY.bytesSent, e['guarded.bytes.sent'])
+  numberAttribute(out, 9, KEY.bytesReceived, e['guarded.bytes.received'])
+  numberAttribute(out, 9, KEY.duration, e['guarded.duration_ms'])
+  optString(out, KEY.errorType, e['error.type'])
 }
 
 /** The span's status (field 15): a message only for an error, the code always, as the SDK writes it. */
@@ -139,17 +153,17 @@ function sharedAttributes(e: DecisionEvent): Uint8Array {
   const out = new ProtoWriter(512)
   for (const key of SHARED_KEYS) {
     const value = e[key]
-    if (typeof value === 'string') stringAttribute(out, 9, key, value)
-    else if (typeof value === 'number') numberAttribute(out, 9, key, value)
+    if (typeof value === 'string') stringAttribute(out, 9, keyField(key), value)
+    else if (typeof value === 'number') numberAttribute(out, 9, keyField(key), value)
   }
   return out.copy()
 }
 
-function optString(out: ProtoWriter, key: string, value: string | undefined): void {
+function optString(out: ProtoWriter, key: Uint8Array, value: string | undefined): void {
   if (value !== undefined) stringAttribute(out, 9, key, value)
 }
 
-function optNumber(out: ProtoWriter, key: string, value: number | undefined): void {
+function optNumber(out: ProtoWriter, key: Uint8Array, value: number | undefined): void {
   if (value !== undefined) numberAttribute(out, 9, key, value)
 }
 
@@ -160,7 +174,7 @@ function stringField(out: ProtoWriter, field: number, value: string): void {
 
 // A KeyValue (key 1, AnyValue 2) as field `field` of its message. AnyValue's fields: string_value 1,
 // bool_value 2, int_value 3, double_value 4.
-function stringAttribute(out: ProtoWriter, field: number, key: string, value: string): void {
+function stringAttribute(out: ProtoWriter, field: number, key: Uint8Array, value: string): void {
   const pair = keyValue(out, field, key)
   const any = out.begin()
   stringField(out, 1, value)
@@ -168,7 +182,7 @@ function stringAttribute(out: ProtoWriter, field: number, key: string, value: st
 }
 
 /** Integers within int64 are `int_value`, anything else `double_value`, as the SDK's encoder decides. */
-function numberAttribute(out: ProtoWriter, field: number, key: string, value: number): void {
+function numberAttribute(out: ProtoWriter, field: number, key: Uint8Array, value: number): void {
   const pair = keyValue(out, field, key)
   const any = out.begin()
   if (isInt64(value)) {
@@ -181,7 +195,7 @@ function numberAttribute(out: ProtoWriter, field: number, key: string, value: nu
   endKeyValue(out, pair, any)
 }
 
-function boolAttribute(out: ProtoWriter, key: string, value: boolean): void {
+function boolAttribute(out: ProtoWriter, key: Uint8Array, value: boolean): void {
   const pair = keyValue(out, 1, key)
   const any = out.begin()
   out.tag(2, VARINT)
@@ -190,12 +204,19 @@ function boolAttribute(out: ProtoWriter, key: string, value: boolean): void {
 }
 
 /** Begins a KeyValue, up to its AnyValue (field 2), which the caller begins next; returns where the pair starts. */
-function keyValue(out: ProtoWriter, field: number, key: string): number {
+function keyValue(out: ProtoWriter, field: number, key: Uint8Array): number {
   out.tag(field, DELIMITED)
   const pair = out.begin()
-  stringField(out, 1, key)
+  out.raw(key)
   out.tag(2, DELIMITED)
   return pair
+}
+
+/** A KeyValue's key (field 1), encoded. */
+function keyField(key: string): Uint8Array {
+  const out = new ProtoWriter(key.length * 3 + 6)
+  stringField(out, 1, key)
+  return out.copy()
 }
 
 function endKeyValue(out: ProtoWriter, pair: number, any: number): void {

@@ -60,8 +60,8 @@ t.test('key=value lists skip what they cannot read', async (t) => {
 const bad: [why: string, input: OtlpConfigInput, message: RegExp][] = [
   ['not a URL', { endpoint: 'collector:4318:x', env: {} }, /--otlp-endpoint must be an http/],
   ['a gRPC-only scheme', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'grpc://c:4317' } }, /OTEL_EXPORTER_OTLP_ENDPOINT must be an http/],
-  ['the gRPC protocol', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } }, /grpc is not supported: .*set http\/protobuf or http\/json/],
-  ['a protocol that does not exist', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/xml' } }, /must be http\/protobuf or http\/json, not "http\/xml"/],
+  ['the gRPC protocol', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } }, /^OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported: .*set http\/protobuf or http\/json/],
+  ['a protocol that does not exist', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/xml' } }, /^OTEL_EXPORTER_OTLP_TRACES_PROTOCOL must be http\/protobuf or http\/json, not "http\/xml"/],
   ['a timeout that is not a number', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_TIMEOUT: '10s' } }, /positive number of milliseconds/],
   ['a compression it cannot do', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_COMPRESSION: 'zstd' } }, /must be gzip or none, not "zstd"/],
   ['a CA file it cannot read', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: '/nonexistent/ca.pem' } }, /OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: cannot read \/nonexistent\/ca.pem: ENOENT/],
