@@ -85,11 +85,23 @@ function tlsFiles(env: NodeJS.ProcessEnv): OtlpConfig['tls'] {
 /** The flag wins over the environment; a generic endpoint gets `/v1/traces` appended, as the spec says. */
 function tracesUrl(endpoint: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
   if (endpoint) return checkedUrl(endpoint.replace(/\/v1\/traces\/?$/, ''), '--otlp-endpoint', true)
-  // OTEL_SDK_DISABLED turns off env-configured export only: an explicit flag is a stronger wish.
-  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return undefined
+  if (!env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT && !env.OTEL_EXPORTER_OTLP_ENDPOINT) return undefined
+  // OTEL_SDK_DISABLED and OTEL_TRACES_EXPORTER=none turn off env-configured export only: an explicit
+  // flag is a stronger wish. Neither is read without an endpoint, so a proxy that exports nothing
+  // never stops on them.
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true' || !exportsOtlp(env)) return undefined
   if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return checkedUrl(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', false)
-  if (env.OTEL_EXPORTER_OTLP_ENDPOINT) return checkedUrl(env.OTEL_EXPORTER_OTLP_ENDPOINT, 'OTEL_EXPORTER_OTLP_ENDPOINT', true)
-  return undefined
+  return checkedUrl(env.OTEL_EXPORTER_OTLP_ENDPOINT!, 'OTEL_EXPORTER_OTLP_ENDPOINT', true)
+}
+
+/** `OTEL_TRACES_EXPORTER`, a comma-separated list: `otlp` (the default) exports, `none` alone does not; the others are not installed. */
+function exportsOtlp(env: NodeJS.ProcessEnv): boolean {
+  const names = (env.OTEL_TRACES_EXPORTER ?? '').split(',').map((name) => name.trim().toLowerCase()).filter(Boolean)
+  const unknown = names.filter((name) => name !== 'otlp' && name !== 'none')
+  if (unknown.length > 0) {
+    throw new ConfigError(`OTEL_TRACES_EXPORTER=${env.OTEL_TRACES_EXPORTER}: guarded exports spans over OTLP only; set otlp, or none for no spans (${unknown.join(', ')} is not supported)`)
+  }
+  return names.length === 0 || names.includes('otlp')
 }
 
 function checkedUrl(value: string, source: string, appendPath: boolean): string {

@@ -16,6 +16,11 @@ const urls: [why: string, input: OtlpConfigInput, url: string | undefined][] = [
   ['OTEL_SDK_DISABLED turns off an env endpoint', { env: { OTEL_SDK_DISABLED: 'TRUE', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' } }, undefined],
   ['but not an explicit flag', { endpoint: 'http://flag:4318', env: { OTEL_SDK_DISABLED: 'true' } }, 'http://flag:4318/v1/traces'],
   ['an empty variable is unset', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: '' } }, undefined],
+  ['OTEL_TRACES_EXPORTER=none turns off an env endpoint', { env: { OTEL_TRACES_EXPORTER: ' None ', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:4318/x' } }, undefined],
+  ['but not an explicit flag either', { endpoint: 'http://flag:4318', env: { OTEL_TRACES_EXPORTER: 'none' } }, 'http://flag:4318/v1/traces'],
+  ['OTEL_TRACES_EXPORTER=otlp is the default said aloud', { env: { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' } }, 'http://c:4318/v1/traces'],
+  ['a list with otlp in it exports', { env: { OTEL_TRACES_EXPORTER: 'none, otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' } }, 'http://c:4318/v1/traces'],
+  ['an exporter we do not have, with no endpoint, is never read', { env: { OTEL_TRACES_EXPORTER: 'zipkin' } }, undefined],
 ]
 for (const [why, input, url] of urls) {
   t.test(why, async (t) => t.equal(readOtlpConfig(input)?.url, url))
@@ -60,6 +65,7 @@ t.test('key=value lists skip what they cannot read', async (t) => {
 const bad: [why: string, input: OtlpConfigInput, message: RegExp][] = [
   ['not a URL', { endpoint: 'collector:4318:x', env: {} }, /--otlp-endpoint must be an http/],
   ['a gRPC-only scheme', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'grpc://c:4317' } }, /OTEL_EXPORTER_OTLP_ENDPOINT must be an http/],
+  ['an exporter it does not have', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_TRACES_EXPORTER: 'otlp,console' } }, /^OTEL_TRACES_EXPORTER=otlp,console: guarded exports spans over OTLP only; set otlp, or none for no spans \(console is not supported\)/],
   ['the gRPC protocol', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } }, /^OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported: .*set http\/protobuf or http\/json/],
   ['a protocol that does not exist', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/xml' } }, /^OTEL_EXPORTER_OTLP_TRACES_PROTOCOL must be http\/protobuf or http\/json, not "http\/xml"/],
   ['a timeout that is not a number', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_TIMEOUT: '10s' } }, /positive number of milliseconds/],
