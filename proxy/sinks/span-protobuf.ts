@@ -18,7 +18,7 @@ const HAS_IS_REMOTE = 0x100
 const IS_REMOTE = 0x200
 // The API's SpanKind is OTLP's minus one (OTLP keeps 0 for unspecified).
 const OTLP_KIND_OFFSET = 1
-// A span's encoding is some 500 bytes, most of them the shared attributes.
+// A span's encoding is some 600 bytes, most of them the shared attributes.
 const BYTES_PER_SPAN = 640
 // The keys of the attributes every span has or may have besides the shared ones, encoded once: a
 // copy of their bytes is cheaper than encoding the same text again for every span.

@@ -4,9 +4,9 @@ import type { CloseEvent, DecisionEvent } from '../../../proxy/events.js'
 import type { SpanOrigin } from '../../../proxy/sinks/record-span.js'
 import { close, decision, everyCloseKey, everyDecisionKey } from './events.js'
 
-/** A resource with a quote and a non-ASCII value, so that escaping and UTF-8 are checked too. */
+/** A resource with a quote and a non-ASCII value, so that escaping and UTF-8 are checked too, and with an int, a double and a bool. */
 export const origin: SpanOrigin = {
-  resource: resourceFromAttributes({ 'service.name': 'guarded-test', 'deployment.environment': 'ci "quoted"', 'k8s.pod.uid': 'é' }),
+  resource: resourceFromAttributes({ 'service.name': 'guarded-test', 'deployment.environment': 'ci "quoted"', 'k8s.pod.uid': 'é', 'process.pid': 4242, 'guarded.weight': 0.5, 'guarded.canary': true }),
   instrumentationScope: { name: 'guarded' },
 }
 
