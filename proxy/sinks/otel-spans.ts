@@ -32,7 +32,7 @@ export interface SpanSinkOptions {
 /** A running span sink. */
 export interface SpanSink {
   readonly sink: Sink
-  /** Spans lost so far: the export queue was full, or the collector did not take them. */
+  /** Spans lost so far: the export queue was full, or the collector did not take them (or took a batch but rejected some). */
   dropped(): number
   /** Resolves once every span ended so far has been handed to the collector (or the export failed). */
   flush(): Promise<void>
@@ -67,7 +67,7 @@ const BATCH_DEFAULTS: BatchSettings = { maxQueueSize: 16_384, maxExportBatchSize
 export function createSpanSink(options: SpanSinkOptions, config = readOtlpConfig(options)): SpanSink | undefined {
   if (!config) return undefined
   const settings = batchSettings(options.env)
-  const queue = new CountedQueue(otlpExporter(config, settings), settings)
+  const queue: CountedQueue = new CountedQueue(otlpExporter(config, settings, (spans) => void (queue.dropped += spans)), settings)
   // Not a tracer provider: nothing else in the proxy makes spans, and the proxy is a library inside
   // guarded-run, where a globally registered provider would not be ours to take.
   const origin: SpanOrigin = { resource: resourceFromAttributes(config.resource), instrumentationScope: { name: 'guarded' } }
@@ -128,23 +128,37 @@ class CountedQueue {
  * which at the SDK's 30 lost every span past the 30th batch of a backlog (issue 4). Its limit here is
  * as many batches as the queue can hold.
  */
-function otlpExporter(config: OtlpConfig, settings: BatchSettings): SpanExporter {
+function otlpExporter(config: OtlpConfig, settings: BatchSettings, rejected: (spans: number) => void): SpanExporter {
   const concurrencyLimit = Math.ceil(settings.maxQueueSize / settings.maxExportBatchSize) + 1 // + the batch already out
   const json = config.protocol === 'http/json'
   const encode = json ? spanEncoder() : spanProtobufEncoder()
   const serializer = {
     // Only our sink feeds this exporter, so every span is a RecordSpan.
     serializeRequest: (spans: ReadableSpan[]) => encode(spans.filter((span): span is RecordSpan => span instanceof RecordSpan)),
-    // A partial success names what the collector rejected; the delegate logs it. The collector answers
-    // in the encoding it was sent.
+    // The collector answers in the encoding it was sent. A partial success says how many spans it
+    // rejected: they are lost as surely as a failed export's, and counted with them (the delegate logs
+    // its message).
     deserializeResponse: (data: Uint8Array): object => {
       if (data.length === 0) return {}
-      return json ? (JSON.parse(Buffer.from(data).toString('utf8')) as object) : ProtobufTraceSerializer.deserializeResponse(data)
+      const response = json ? (JSON.parse(Buffer.from(data).toString('utf8')) as PartialSuccess | null) : ProtobufTraceSerializer.deserializeResponse(data)
+      rejected(rejectedSpans(response))
+      return response ?? {}
     },
   }
   const delegateSettings = { timeoutMillis: config.timeoutMillis ?? DEFAULT_TIMEOUT_MS, concurrencyLimit, compression: config.compression }
   const metrics = createOtlpHttpExporterMetrics('otlp_http_span_exporter', { name: 'span', countItems: (spans: ReadableSpan[]) => spans.length }, config.url, undefined)
   return new OTLPExporterBase(createOtlpNetworkExportDelegate(delegateSettings, serializer, metrics, otlpTransport(config)))
+}
+
+/** An export response as far as we read it; OTLP/JSON writes the int64 count as a string. */
+interface PartialSuccess {
+  readonly partialSuccess?: { readonly rejectedSpans?: number | string }
+}
+
+/** The spans a partial success rejected: a whole number, or nothing when the answer says none or makes no sense. */
+function rejectedSpans(response: PartialSuccess | null): number {
+  const count = Number(response?.partialSuccess?.rejectedSpans ?? 0)
+  return Number.isSafeInteger(count) && count > 0 ? count : 0
 }
 
 /** Our defaults, each overridden by its standard OTEL_BSP_* variable from `env`. */

@@ -164,6 +164,15 @@ t.test('a full export queue drops new spans and counts them; so does an export t
   t.equal(spans.dropped(), 3, 'a batch the collector took is not counted')
 })
 
+for (const encoding of ENCODINGS) t.test(`spans a collector takes but rejects (a partial success) are counted as dropped: ${encoding.why}`, async (t) => {
+  const receiver = await startOtlpReceiver(t, [], { rejectedSpans: 2, errorMessage: 'spans older than an hour' })
+  const spans = start(t, { endpoint: receiver.url, env: encoding.env })
+  for (const id of ['a', 'b', 'c']) ended(spans, id)
+  await spans.flush()
+  t.equal(receiver.requests.length, 1, 'one export, answered 200')
+  t.equal(spans.dropped(), 2, 'the two the collector rejected, not the one it kept')
+})
+
 t.test('a flush sends a deep backlog whole: no batch is refused for being one export too many', async (t) => {
   const collector = await startHeldCollector(t)
   const spans = start(t, { endpoint: collector.url, env: {} })

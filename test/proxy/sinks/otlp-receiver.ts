@@ -45,8 +45,14 @@ export interface Teardown {
   teardown(fn: () => unknown): void
 }
 
-/** Starts the receiver; it answers exports with `statuses` in turn, then with 200. */
-export async function startOtlpReceiver(t: Teardown, statuses: number[] = []): Promise<OtlpReceiver> {
+/** A partial success, as a collector reports spans it took the batch but rejected. */
+export interface PartialSuccess {
+  readonly rejectedSpans: number
+  readonly errorMessage: string
+}
+
+/** Starts the receiver; it answers exports with `statuses` in turn, then with 200, each 200 a full success or `partial`. */
+export async function startOtlpReceiver(t: Teardown, statuses: number[] = [], partial?: PartialSuccess): Promise<OtlpReceiver> {
   const requests: OtlpReceiver['requests'] = []
   const server = createServer((req, res) => {
     const chunks: Buffer[] = []
@@ -57,9 +63,10 @@ export async function startOtlpReceiver(t: Teardown, statuses: number[] = []): P
       const raw = req.headers['content-encoding'] === 'gzip' ? gunzipSync(sent) : sent
       requests.push({ path: req.url ?? '', headers: req.headers, raw, body: raw.toString('utf8') })
       const ok = req.method === 'POST' && req.url === '/v1/traces'
-      // An empty ExportTraceServiceResponse, in the encoding of the request.
+      // An ExportTraceServiceResponse, in the encoding of the request.
       const json = req.headers['content-type'] === 'application/json'
-      res.writeHead(ok ? (statuses.shift() ?? 200) : 404, { 'content-type': json ? 'application/json' : 'application/x-protobuf' }).end(ok && json ? '{}' : '')
+      const status = ok ? (statuses.shift() ?? 200) : 404
+      res.writeHead(status, { 'content-type': json ? 'application/json' : 'application/x-protobuf' }).end(status === 200 ? exportResponse(json, partial) : '')
     })
   })
   const sockets = new Set<Socket>()
@@ -94,4 +101,14 @@ function flatten(attributes: readonly KeyValue[]): Record<string, string | numbe
     if (v !== undefined) out[key] = typeof v === 'string' && value.intValue !== undefined ? Number(v) : v
   }
   return out
+}
+
+// JSON writes the int64 as a string; protobuf nests ExportTracePartialSuccess (rejected_spans 1,
+// error_message 2) in field 1.
+function exportResponse(json: boolean, partial: PartialSuccess | undefined): string | Buffer {
+  if (json) return JSON.stringify(partial ? { partialSuccess: { rejectedSpans: String(partial.rejectedSpans), errorMessage: partial.errorMessage } } : {})
+  if (!partial) return Buffer.alloc(0)
+  const message = Buffer.from(partial.errorMessage, 'utf8')
+  const inner = Buffer.concat([Buffer.from([0x08, partial.rejectedSpans, 0x12, message.length]), message]) // both under 128
+  return Buffer.concat([Buffer.from([0x0a, inner.length]), inner])
 }
