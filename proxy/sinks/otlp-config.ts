@@ -121,7 +121,7 @@ function checkedUrl(value: string, source: string, appendPath: boolean): string 
 /** `http/protobuf` unless told otherwise, as the exporter spec asks; anything else is refused, naming the variable and the fix. */
 function readProtocol(env: NodeJS.ProcessEnv): OtlpProtocol {
   const name = ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL'].find((n) => env[n])
-  const protocol = name === undefined ? undefined : env[name]?.trim()
+  const protocol = name === undefined ? undefined : env[name]?.trim().toLowerCase() // the spec's enum values ignore case
   if (protocol === undefined || protocol === 'http/protobuf' || protocol === 'http/json') return protocol ?? DEFAULT_PROTOCOL
   if (protocol === 'grpc') {
     throw new ConfigError(`${name}=grpc is not supported: guarded exports spans over OTLP/HTTP; point it at the collector's HTTP port (4318) and set http/protobuf or http/json`)

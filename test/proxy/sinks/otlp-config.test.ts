@@ -82,6 +82,7 @@ t.test('the encoding: http/protobuf unless told otherwise, as the exporter spec 
   t.equal(protocol({}), 'http/protobuf')
   t.equal(protocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }), 'http/json')
   t.equal(protocol({ OTEL_EXPORTER_OTLP_PROTOCOL: ' http/protobuf ' }), 'http/protobuf', 'spaces around it are ignored')
+  t.equal(protocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'HTTP/JSON' }), 'http/json', 'and case, as the spec asks of enum values')
   t.equal(protocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json' }), 'http/json')
   t.ok(new ConfigError('x') instanceof Error)
 })
