@@ -87,12 +87,12 @@ export class ProtoWriter {
     this.#endDelimited(start)
   }
 
-  /** Hex text (a trace or span ID) as length-delimited bytes. */
+  /** Hex text (a trace or span ID) as length-delimited bytes; the length is what was written, so bad hex cannot break the framing. */
   hexBytes(hex: string): void {
-    const length = hex.length >>> 1
-    this.varint(length)
-    this.#room(length)
-    this.#pos += this.#buffer.write(hex, this.#pos, length, 'hex')
+    this.#room((hex.length >>> 1) + 5)
+    const start = this.#pos + 1
+    this.#pos = start + this.#buffer.write(hex, start, 'hex')
+    this.#endDelimited(start)
   }
 
   /** Bytes already in wire format (whole fields), copied as they are. */
