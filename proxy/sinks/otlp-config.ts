@@ -47,20 +47,26 @@ export function readOtlpConfig({ endpoint, env, serviceName }: OtlpConfigInput):
   const url = tracesUrl(endpoint, env)
   if (url === undefined) return undefined
   const protocol = readProtocol(env)
-  const timeout = firstSet(env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT')
-  const timeoutMillis = timeout === undefined ? undefined : Number(timeout)
-  if (timeoutMillis !== undefined && !(Number.isFinite(timeoutMillis) && timeoutMillis > 0)) {
-    throw new ConfigError(`OTEL_EXPORTER_OTLP_TIMEOUT must be a positive number of milliseconds, not ${JSON.stringify(timeout)}`)
-  }
+  const timeoutMillis = readTimeout(env)
   const headers = { ...parseKeyValues(env.OTEL_EXPORTER_OTLP_HEADERS), ...parseKeyValues(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS) }
   const sampler = readSpanSampler(env)
   return { url, headers, protocol, ...(timeoutMillis !== undefined && { timeoutMillis }), compression: compression(env), tls: tlsFiles(env), resource: resourceAttributes(env, serviceName), ...(sampler && { sampler }) }
 }
 
+function readTimeout(env: NodeJS.ProcessEnv): number | undefined {
+  const set = firstSet(env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT')
+  if (!set) return undefined
+  const millis = Number(set.value)
+  if (Number.isFinite(millis) && millis > 0) return millis
+  throw new ConfigError(`${set.name} must be a positive number of milliseconds, not ${JSON.stringify(set.value)}`)
+}
+
 function compression(env: NodeJS.ProcessEnv): OtlpConfig['compression'] {
-  const value = firstSet(env, 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION', 'OTEL_EXPORTER_OTLP_COMPRESSION')?.trim().toLowerCase()
-  if (value === undefined || value === 'none' || value === 'gzip') return value ?? 'none'
-  throw new ConfigError(`OTEL_EXPORTER_OTLP_COMPRESSION must be gzip or none, not ${JSON.stringify(value)}`)
+  const set = firstSet(env, 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION', 'OTEL_EXPORTER_OTLP_COMPRESSION')
+  if (!set) return 'none'
+  const value = set.value.trim().toLowerCase()
+  if (value === 'none' || value === 'gzip') return value
+  throw new ConfigError(`${set.name} must be gzip or none, not ${JSON.stringify(value)}`)
 }
 
 /** The TLS files, read once here so that a missing one stops the proxy at start rather than every export. */
@@ -120,13 +126,14 @@ function checkedUrl(value: string, source: string, appendPath: boolean): string 
 
 /** `http/protobuf` unless told otherwise, as the exporter spec asks; anything else is refused, naming the variable and the fix. */
 function readProtocol(env: NodeJS.ProcessEnv): OtlpProtocol {
-  const name = ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL'].find((n) => env[n])
-  const protocol = name === undefined ? undefined : env[name]?.trim().toLowerCase() // the spec's enum values ignore case
-  if (protocol === undefined || protocol === 'http/protobuf' || protocol === 'http/json') return protocol ?? DEFAULT_PROTOCOL
+  const set = firstSet(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL')
+  if (!set) return DEFAULT_PROTOCOL
+  const protocol = set.value.trim().toLowerCase() // the spec's enum values ignore case
+  if (protocol === 'http/protobuf' || protocol === 'http/json') return protocol
   if (protocol === 'grpc') {
-    throw new ConfigError(`${name}=grpc is not supported: guarded exports spans over OTLP/HTTP; point it at the collector's HTTP port (4318) and set http/protobuf or http/json`)
+    throw new ConfigError(`${set.name}=grpc is not supported: guarded exports spans over OTLP/HTTP; point it at the collector's HTTP port (4318) and set http/protobuf or http/json`)
   }
-  throw new ConfigError(`${name} must be http/protobuf or http/json, not ${JSON.stringify(protocol)}`)
+  throw new ConfigError(`${set.name} must be http/protobuf or http/json, not ${JSON.stringify(protocol)}`)
 }
 
 /** OTEL_SERVICE_NAME beats `service.name` in OTEL_RESOURCE_ATTRIBUTES, which beats our default. */
@@ -157,7 +164,11 @@ function decode(value: string): string | undefined {
   }
 }
 
-function firstSet(env: NodeJS.ProcessEnv, ...names: string[]): string | undefined {
-  for (const name of names) if (env[name]) return env[name]
+/** The first of `names` set to something, and which it was, so a refusal names the variable the user set. */
+function firstSet(env: NodeJS.ProcessEnv, ...names: string[]): { readonly name: string; readonly value: string } | undefined {
+  for (const name of names) {
+    const value = env[name]
+    if (value) return { name, value }
+  }
   return undefined
 }

@@ -69,6 +69,8 @@ const bad: [why: string, input: OtlpConfigInput, message: RegExp][] = [
   ['the gRPC protocol', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } }, /^OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported: .*set http\/protobuf or http\/json/],
   ['a protocol that does not exist', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/xml' } }, /^OTEL_EXPORTER_OTLP_TRACES_PROTOCOL must be http\/protobuf or http\/json, not "http\/xml"/],
   ['a timeout that is not a number', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_TIMEOUT: '10s' } }, /positive number of milliseconds/],
+  ['a per-signal timeout that is not a number, named as set', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: '-1' } }, /^OTEL_EXPORTER_OTLP_TRACES_TIMEOUT must be a positive number of milliseconds, not "-1"/],
+  ['a per-signal compression it cannot do, named as set', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: 'br' } }, /^OTEL_EXPORTER_OTLP_TRACES_COMPRESSION must be gzip or none, not "br"/],
   ['a compression it cannot do', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_COMPRESSION: 'zstd' } }, /must be gzip or none, not "zstd"/],
   ['a CA file it cannot read', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: '/nonexistent/ca.pem' } }, /OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: cannot read \/nonexistent\/ca.pem: ENOENT/],
   ['a client certificate without its key', { env: { OTEL_EXPORTER_OTLP_ENDPOINT: E, OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: process.execPath } }, /set both or neither/],
