@@ -20,7 +20,11 @@ const gzipped = promisify(gzip)
 const RETRY = { methods: ['POST' as const], statusCodes: [429, 502, 503, 504], maxRetries: 4, minTimeout: 1_000, maxTimeout: 5_000, timeoutFactor: 1.5 }
 /** A collector answers with nothing, `{}`, or a partial-success note; anything this large is not an answer. */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024
-const CONTENT_TYPES = { 'http/protobuf': 'application/x-protobuf', 'http/json': 'application/json' } as const
+/** Each encoding's content type, and its name in our user agent. */
+const ENCODINGS = {
+  'http/protobuf': { contentType: 'application/x-protobuf', name: 'protobuf' },
+  'http/json': { contentType: 'application/json', name: 'JSON' },
+} as const
 
 /** A transport for the SDK's export delegate: one POST (with its retries) per export. */
 export function otlpTransport(config: OtlpConfig): IExporterTransport {
@@ -31,8 +35,8 @@ export function otlpTransport(config: OtlpConfig): IExporterTransport {
   const tls = (config.tls.ca ?? config.tls.cert) !== undefined ? { secureContext: createSecureContext({ ...config.tls }) } : {}
   const pool = new Pool(url.origin, { connect: tls })
   const client = new RetryAgent(pool, RETRY)
-  const userAgent = `guarded-proxy (OTLP/HTTP ${config.protocol === 'http/json' ? 'JSON' : 'protobuf'})`
-  const headers = { ...config.headers, 'content-type': CONTENT_TYPES[config.protocol], 'user-agent': userAgent, ...(config.compression === 'gzip' && { 'content-encoding': 'gzip' }) }
+  const encoding = ENCODINGS[config.protocol]
+  const headers = { ...config.headers, 'content-type': encoding.contentType, 'user-agent': `guarded-proxy (OTLP/HTTP ${encoding.name})`, ...(config.compression === 'gzip' && { 'content-encoding': 'gzip' }) }
   return {
     async send(data: Uint8Array, timeoutMillis: number): Promise<ExportResponse> {
       // The signal ends a request in flight, but not undici's wait before a retry (up to 5 s): the

@@ -53,7 +53,7 @@ for (const encoding of ENCODINGS) t.test(`exports one SERVER span per record wit
   t.equal(request.path, '/v1/traces')
   t.equal(request.headers['content-type'], encoding.contentType)
   t.equal(request.headers.authorization, 'Bearer abc', 'OTEL_EXPORTER_OTLP_HEADERS from the env we passed')
-  t.notOk(receiver.requests.some((r) => r.body.includes('hunter2')), 'the prompt text never leaves as text')
+  t.notOk(receiver.requests.some((r) => r.raw.includes('hunter2')), 'the prompt text never leaves as text')
 
   const tunnel = byId(got, 'tunnel')
   t.equal(tunnel.name, 'guarded CONNECT')

@@ -35,8 +35,8 @@ interface KeyValue {
 export interface OtlpReceiver {
   /** Base URL, without `/v1/traces`. */
   readonly url: string
-  /** Each export as it arrived, unpacked; `body` is its bytes read as UTF-8 (JSON, or protobuf with its strings legible). */
-  readonly requests: { readonly path: string; readonly headers: IncomingHttpHeaders; readonly raw: Buffer; readonly body: string }[]
+  /** Each export as it arrived, unpacked (JSON, or protobuf with its strings legible as they are). */
+  readonly requests: { readonly path: string; readonly headers: IncomingHttpHeaders; readonly raw: Buffer }[]
   spans(): ReceivedSpan[]
 }
 
@@ -61,7 +61,7 @@ export async function startOtlpReceiver(t: Teardown, statuses: number[] = [], pa
       // As a collector does: a gzipped export is unpacked before it is read.
       const sent = Buffer.concat(chunks)
       const raw = req.headers['content-encoding'] === 'gzip' ? gunzipSync(sent) : sent
-      requests.push({ path: req.url ?? '', headers: req.headers, raw, body: raw.toString('utf8') })
+      requests.push({ path: req.url ?? '', headers: req.headers, raw })
       const ok = req.method === 'POST' && req.url === '/v1/traces'
       // An ExportTraceServiceResponse, in the encoding of the request.
       const json = req.headers['content-type'] === 'application/json'
