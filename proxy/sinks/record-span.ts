@@ -65,6 +65,14 @@ export class RecordSpan implements ReadableSpan {
     const message = this.errorMessage()
     return message === undefined ? { code: SpanStatusCode.UNSET } : { code: SpanStatusCode.ERROR, message }
   }
+  /** OTLP's span kind: the API's SpanKind plus one (OTLP keeps 0 for unspecified). */
+  get otlpKind(): number {
+    return this.kind + 1
+  }
+  /** OTLP's span flags: the W3C flags in the low byte, then "we know whether the parent is remote" (0x100) and "it is" (0x200). */
+  get otlpFlags(): number {
+    return (this.#context.traceFlags & 0xff) | 0x100 | (this.parentSpanContext?.isRemote ? 0x200 : 0)
+  }
   /** Why the span is an error (the refusal's reason, the upstream's error), or undefined when it is not. */
   errorMessage(): string | undefined {
     if (this.decision['guarded.verdict'] === 'deny') return this.decision['guarded.reason']

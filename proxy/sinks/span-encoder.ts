@@ -13,11 +13,6 @@ import { jsonNumber, jsonString } from './json-text.js'
 import { groupByOrigin, promptHash, type RecordSpan, type SpanOrigin } from './record-span.js'
 import { flattened, SharedFragments, SHARED_KEYS } from './shared-fragments.js'
 
-// OTLP span flags: the W3C flags in the low byte, then "we know whether the parent is remote" and "it is".
-const HAS_IS_REMOTE = 0x100
-const IS_REMOTE = 0x200
-// The API's SpanKind is OTLP's minus one (OTLP keeps 0 for unspecified).
-const OTLP_KIND_OFFSET = 1
 
 /** An encoder of export request bodies: the spans grouped by resource and scope (one group in practice: a sink's spans share both). */
 export function spanEncoder(): (spans: readonly RecordSpan[]) => Uint8Array {
@@ -63,13 +58,13 @@ function encodeSpan(out: string, span: RecordSpan, shared: SharedFragments): str
   const context = span.spanContext()
   const parent = span.parentSpanContext
   out += '{"traceId":"' + context.traceId + '","spanId":"' + context.spanId + (parent ? '","parentSpanId":"' + parent.spanId : '') + '","name":' + jsonString(span.name)
-  out += ',"kind":' + (span.kind + OTLP_KIND_OFFSET) + ',"startTimeUnixNano":"' + nanos(span.startMicros) + '","endTimeUnixNano":"' + nanos(span.endMicros) + '","attributes":['
+  out += ',"kind":' + span.otlpKind + ',"startTimeUnixNano":"' + nanos(span.startMicros) + '","endTimeUnixNano":"' + nanos(span.endMicros) + '","attributes":['
   out = decisionAttributes(out, span.decision, shared)
   out = closeAttributes(out, span.close)
   const text = span.decision['guarded.prompt.text']
   if (text !== undefined) out = optString(out, 'guarded.prompt.text_sha256', promptHash(text))
   out = status(out + '],"droppedAttributesCount":0,"events":[],"droppedEventsCount":0,"status":', span)
-  return out + ',"links":[],"droppedLinksCount":0,"flags":' + ((context.traceFlags & 0xff) | HAS_IS_REMOTE | (parent?.isRemote ? IS_REMOTE : 0)) + '}'
+  return out + ',"links":[],"droppedLinksCount":0,"flags":' + span.otlpFlags + '}'
 }
 
 /** Whole microseconds since the epoch (below 2^53 until the year 2255) as exact nanoseconds. */

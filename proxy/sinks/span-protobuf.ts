@@ -13,11 +13,6 @@ import { DELIMITED, FIXED32, FIXED64, isInt64, ProtoWriter, VARINT } from './pro
 import { groupByOrigin, promptHash, type RecordSpan, type SpanOrigin } from './record-span.js'
 import { SharedFragments, SHARED_KEYS } from './shared-fragments.js'
 
-// OTLP span flags: the W3C flags in the low byte, then "we know whether the parent is remote" and "it is".
-const HAS_IS_REMOTE = 0x100
-const IS_REMOTE = 0x200
-// The API's SpanKind is OTLP's minus one (OTLP keeps 0 for unspecified).
-const OTLP_KIND_OFFSET = 1
 // A span's encoding is some 600 bytes, most of them the shared attributes.
 const BYTES_PER_SPAN = 640
 // The keys of the attributes every span has or may have besides the shared ones, encoded once: a
@@ -101,7 +96,7 @@ function encodeSpan(out: ProtoWriter, span: RecordSpan, shared: SharedFragments<
   }
   stringField(out, 5, span.name)
   out.tag(6, VARINT)
-  out.varint(span.kind + OTLP_KIND_OFFSET)
+  out.varint(span.otlpKind)
   out.tag(7, FIXED64)
   out.fixed64Nanos(span.startMicros)
   out.tag(8, FIXED64)
@@ -113,7 +108,7 @@ function encodeSpan(out: ProtoWriter, span: RecordSpan, shared: SharedFragments<
   }
   status(out, span)
   out.tag(16, FIXED32)
-  out.fixed32((context.traceFlags & 0xff) | HAS_IS_REMOTE | (parent?.isRemote ? IS_REMOTE : 0))
+  out.fixed32(span.otlpFlags)
   out.end(start)
 }
 
