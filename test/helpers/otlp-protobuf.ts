@@ -60,7 +60,7 @@ function span(buf: Buffer): Json {
 function keyValue(buf: Buffer): Json {
   const any = message(one(buf, 2))
   const value: Json = {}
-  for (const field of fields(any)) {
+  for (const field of parsed(any)) {
     if (field.no === 1) value.stringValue = field.bytes!.toString('utf8')
     else if (field.no === 2) value.boolValue = field.varint === 1n
     else if (field.no === 3) value.intValue = Number(BigInt.asIntN(64, field.varint!))
@@ -70,12 +70,21 @@ function keyValue(buf: Buffer): Json {
 }
 
 function repeated(buf: Buffer, no: number, read: (buf: Buffer) => Json): Json[] {
-  return [...fields(buf)].filter((f) => f.no === no).map((f) => read(f.bytes!))
+  return parsed(buf).filter((f) => f.no === no).map((f) => read(f.bytes!))
 }
 
 /** The last occurrence of a field, as protobuf reads a non-repeated one. */
 function one(buf: Buffer, no: number): Field | undefined {
-  return [...fields(buf)].filter((f) => f.no === no).at(-1)
+  return parsed(buf).filter((f) => f.no === no).at(-1)
+}
+
+// Each message is read once, however many of its fields are asked for.
+const readFields = new WeakMap<Buffer, Field[]>()
+
+function parsed(buf: Buffer): Field[] {
+  let list = readFields.get(buf)
+  if (!list) readFields.set(buf, (list = [...fields(buf)]))
+  return list
 }
 
 function message(field: Field | undefined): Buffer {
